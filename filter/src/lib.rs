@@ -1,0 +1,1 @@
+//! proxy-wasm HTTP filter: a thin host adapter over affinity-core.

@@ -1,0 +1,1 @@
+//! Consistent-hash xDS control plane for Envoy: YAML config to Envoy resources over ADS.
