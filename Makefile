@@ -8,16 +8,17 @@ TOOLS         := $(CURDIR)/.tools
 ENVOY_VENV    := $(TOOLS)/envoy-$(ENVOY_VERSION)
 ENVOY_BIN     := $(TOOLS)/bin/envoy-$(ENVOY_VERSION)
 WASM_TARGET   := wasm32-wasip1
-WASM          := target/$(WASM_TARGET)/release/affinity_filter.wasm
-AGENT         := target/release/xds-agent
-BACKEND       := target/release/demo-backend
+TARGET_DIR    := $(abspath $(or $(CARGO_TARGET_DIR),target))
+WASM          := $(TARGET_DIR)/$(WASM_TARGET)/release/affinity_filter.wasm
+AGENT         := $(TARGET_DIR)/release/xds-agent
+BACKEND       := $(TARGET_DIR)/release/demo-backend
 DEBIAN_PKGS   := wrk binaryen
 
 # Paths the tests and scripts read (each has the same default in code).
 export ENVOY_BIN
-export AFFINITY_WASM   := $(CURDIR)/$(WASM)
-export XDS_AGENT_BIN   := $(CURDIR)/$(AGENT)
-export DEMO_BACKEND_BIN := $(CURDIR)/$(BACKEND)
+export AFFINITY_WASM    := $(WASM)
+export XDS_AGENT_BIN    := $(AGENT)
+export DEMO_BACKEND_BIN := $(BACKEND)
 
 .PHONY: help setup wasm build test lint run bench clean
 
