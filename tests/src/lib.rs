@@ -1,1 +1,19 @@
-//! End-to-end test harness: starts real Envoy(s), the agent and backends on free 127.0.0.1 ports.
+//! End-to-end test harness: starts real Envoy(s), the xds-agent and demo backends as child processes on free
+//! 127.0.0.1 ports, waits until each is ready, and kills them on drop (also when a test fails).
+//!
+//! Binaries come from environment variables the Makefile exports (`ENVOY_BIN`, `AFFINITY_WASM`, `XDS_AGENT_BIN`,
+//! `DEMO_BACKEND_BIN`), with defaults under `$CARGO_TARGET_DIR` (or `target/`) and `.tools/bin/` — see [`paths`].
+
+pub mod backend;
+pub mod envoy;
+pub mod http;
+pub mod paths;
+pub mod ports;
+pub mod process;
+pub mod wait;
+
+pub use backend::Backend;
+pub use envoy::Envoy;
+pub use ports::free_port;
+pub use process::Process;
+pub use wait::wait_until;
