@@ -4,14 +4,17 @@
 //! Binaries come from environment variables the Makefile exports (`ENVOY_BIN`, `AFFINITY_WASM`, `XDS_AGENT_BIN`,
 //! `DEMO_BACKEND_BIN`), with defaults under `$CARGO_TARGET_DIR` (or `target/`) and `.tools/bin/` — see [`paths`].
 
+pub mod agent;
 pub mod backend;
 pub mod envoy;
 pub mod http;
+pub mod load;
 pub mod paths;
 pub mod ports;
 pub mod process;
 pub mod wait;
 
+pub use agent::Agent;
 pub use backend::Backend;
 pub use envoy::Envoy;
 pub use ports::free_port;
