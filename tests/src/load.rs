@@ -58,7 +58,8 @@ impl SteadyLoad {
         request: impl Fn(u64) -> http::Request + Send + Sync + 'static,
     ) -> SteadyLoad {
         let threads = spec.threads.max(1);
-        let interval = Duration::from_secs_f64(threads as f64 / f64::from(spec.rate_per_sec.max(1)));
+        let interval =
+            Duration::from_secs_f64(threads as f64 / f64::from(spec.rate_per_sec.max(1)));
         let stop = Arc::new(AtomicBool::new(false));
         let request = Arc::new(request);
         let deadline = Instant::now() + spec.max_duration;
@@ -106,7 +107,8 @@ impl LoadReport {
             self.sent
         );
         assert_eq!(
-            self.failed, 0,
+            self.failed,
+            0,
             "{} of {} requests failed; first failures:\n{}",
             self.failed,
             self.sent,
