@@ -1,6 +1,7 @@
 //! Known answers from Envoy's own unit tests (`ring_hash_lb_test.cc`, `maglev_lb_test.cc`): the
 //! same hosts and settings must give the same ring positions, table and picks.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns build fixtures that must exist
 use affinity_predictor::{Algorithm, Balancer, Host, RingHashFunction, RingHashSettings};
 
 fn ports(range: std::ops::RangeInclusive<u16>) -> Vec<Host> {
