@@ -1,0 +1,259 @@
+//! The filter's configuration schema: the JSON an Envoy `WasmPlugin` / `envoy.filters.http.wasm`
+//! `configuration` carries, and the YAML the xds-agent embeds.
+//!
+//! Field names are binding (configs written today must keep working); every field except `keys`
+//! has a default, so `{"keys": [{"header": "x-user-id"}]}` is a complete config.
+
+mod errors;
+mod ttl;
+mod validate;
+
+pub use errors::{ConfigError, ConfigErrors};
+pub use ttl::parse_ttl_seconds;
+
+use serde::{Deserialize, Serialize};
+
+/// The default for [`FilterConfig::max_key_length`].
+pub const DEFAULT_MAX_KEY_LENGTH: usize = 256;
+/// The default for [`FilterConfig::output_header`].
+pub const DEFAULT_OUTPUT_HEADER: &str = "x-affinity-key";
+
+/// The complete filter configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FilterConfig {
+    /// Key sources, tried in order; the first one present wins. Must not be empty.
+    #[serde(default)]
+    pub keys: Vec<KeySource>,
+    /// Fold the key to lower case before hashing (Unicode rules for UTF-8 values, ASCII otherwise).
+    #[serde(default)]
+    pub lowercase: bool,
+    /// In `raw` mode, values longer than this many bytes are sent hashed instead (never truncated).
+    #[serde(default = "default_max_key_length")]
+    pub max_key_length: usize,
+    /// The request header the filter writes the key to (and strips from every client request).
+    #[serde(default = "default_output_header")]
+    pub output_header: String,
+    /// How the key is written to `output_header`.
+    #[serde(default)]
+    pub hash: HashMode,
+    /// What happens to a request none of the `keys` matches.
+    #[serde(default)]
+    pub on_missing: OnMissing,
+}
+
+fn default_max_key_length() -> usize {
+    DEFAULT_MAX_KEY_LENGTH
+}
+
+fn default_output_header() -> String {
+    DEFAULT_OUTPUT_HEADER.to_owned()
+}
+
+/// One place an affinity key can come from. Externally tagged: `{"header": "x-user-id"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum KeySource {
+    /// The first copy of a request header (name matched case-insensitively).
+    Header(String),
+    /// A cookie of the `Cookie` request header(s) (name matched exactly).
+    Cookie(String),
+    /// A query-string parameter of `:path` (percent-decoded, `+` is a space).
+    Query(String),
+    /// The client's IP address.
+    SourceIp(SourceIp),
+    /// Several sources joined; present only when every part is.
+    Composite(Vec<KeySource>),
+}
+
+/// Where the client's IP address is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceIp {
+    /// 0: the connection's address (`source.address`). N > 0: skip N entries from the right of
+    /// X-Forwarded-For and use the next one (Envoy's `xff_num_trusted_hops` meaning), falling back
+    /// to the connection's address when the header has no such entry or it is not an IP address.
+    #[serde(default)]
+    pub trusted_hops: u32,
+}
+
+/// How the key is written to the output header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HashMode {
+    /// 16 lower-case hex digits of xxHash64 (seed 0) of `"<source kind>:<value>"`.
+    #[default]
+    Xxh64,
+    /// The normalised value itself (hashed as `xxh64` when longer than `maxKeyLength` or when it
+    /// holds bytes a header value cannot carry).
+    Raw,
+}
+
+/// What happens to a request none of the key sources matches.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum OnMissing {
+    /// Forward without the output header: Envoy's load balancer picks a host.
+    #[default]
+    PassThrough,
+    /// Answer locally with this status and body.
+    Reject(Reject),
+    /// Generate a random session id, use it as this request's cookie key, and set the cookie on
+    /// the response so the next request carries it.
+    IssueCookie(IssueCookie),
+}
+
+/// `onMissing.reject`: a local reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Reject {
+    /// HTTP status, 400–599.
+    #[serde(default = "default_reject_status")]
+    pub status: u16,
+    /// Response body (sent as `text/plain`).
+    #[serde(default = "default_reject_body")]
+    pub body: String,
+}
+
+impl Default for Reject {
+    fn default() -> Self {
+        Reject {
+            status: default_reject_status(),
+            body: default_reject_body(),
+        }
+    }
+}
+
+fn default_reject_status() -> u16 {
+    400
+}
+
+fn default_reject_body() -> String {
+    "missing affinity key\n".to_owned()
+}
+
+/// `onMissing.issueCookie`: the cookie a request without a key is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IssueCookie {
+    /// Cookie name (an RFC 6265 token).
+    #[serde(default = "default_cookie_name")]
+    pub name: String,
+    /// Lifetime as a protobuf-JSON duration, e.g. `"3600s"`; `"0s"` issues a session cookie.
+    #[serde(default = "default_cookie_ttl")]
+    pub ttl: String,
+    /// Cookie `Path` attribute; must start with `/`.
+    #[serde(default = "default_cookie_path")]
+    pub path: String,
+    /// Add the `HttpOnly` attribute.
+    #[serde(default = "default_true")]
+    pub http_only: bool,
+    /// Add the `Secure` attribute (required with `sameSite: None`).
+    #[serde(default)]
+    pub secure: bool,
+    /// The `SameSite` attribute.
+    #[serde(default)]
+    pub same_site: SameSite,
+}
+
+impl Default for IssueCookie {
+    fn default() -> Self {
+        IssueCookie {
+            name: default_cookie_name(),
+            ttl: default_cookie_ttl(),
+            path: default_cookie_path(),
+            http_only: true,
+            secure: false,
+            same_site: SameSite::default(),
+        }
+    }
+}
+
+fn default_cookie_name() -> String {
+    "_srv_id".to_owned()
+}
+
+fn default_cookie_ttl() -> String {
+    "3600s".to_owned()
+}
+
+fn default_cookie_path() -> String {
+    "/".to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The `SameSite` cookie attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SameSite {
+    /// `SameSite=Strict`.
+    Strict,
+    /// `SameSite=Lax`.
+    #[default]
+    Lax,
+    /// `SameSite=None` (browsers require `Secure` with it).
+    None,
+}
+
+impl SameSite {
+    /// The attribute value as written in `Set-Cookie`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+impl FilterConfig {
+    /// A config with the given sources and every other field at its default.
+    pub fn with_keys(keys: Vec<KeySource>) -> FilterConfig {
+        FilterConfig {
+            keys,
+            lowercase: false,
+            max_key_length: DEFAULT_MAX_KEY_LENGTH,
+            output_header: default_output_header(),
+            hash: HashMode::default(),
+            on_missing: OnMissing::default(),
+        }
+    }
+
+    /// Parses JSON and validates it. A syntax or schema error (unknown field, wrong type) is
+    /// reported alone, with its path; semantic errors are all reported, each with its path.
+    pub fn from_json(bytes: &[u8]) -> Result<FilterConfig, ConfigErrors> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let config: FilterConfig =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+                let path = error.path().to_string();
+                let path = if path == "." { String::new() } else { path };
+                ConfigErrors::single(path, error.into_inner().to_string())
+            })?;
+        deserializer
+            .end()
+            .map_err(|error| ConfigErrors::single("", error.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Semantic checks only (the types are already right): every problem found, each with the
+    /// path of the field, e.g. `keys[1].cookie: must not be empty`.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let errors = validate::collect_errors(self);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Canonical JSON: every field spelled out, in declaration order, no whitespace. Equal
+    /// configs give equal strings, so it can be content-hashed and shipped over ECDS.
+    pub fn to_json(&self) -> String {
+        // These types serialize infallibly (no maps, no custom Serialize impls), so the error arm
+        // is unreachable; it exists only because serde_json's signature is fallible.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,59 @@
+//! What the key derivation needs from a request, behind a trait so the logic runs natively in
+//! tests and the filter implements it over proxy-wasm host calls.
+
+/// A read-only view of one HTTP request.
+pub trait RequestView {
+    /// Every value of the request header `name` (given in lower case; match it case-insensitively),
+    /// in the order received. Values are raw bytes: they need not be UTF-8.
+    fn header_values(&self, name: &str) -> Vec<&[u8]>;
+
+    /// The downstream address as Envoy reports it in `source.address` (`10.1.2.3:5678`,
+    /// `[::1]:5678`). Called only when a `sourceIp` source is reached, so it may be costly.
+    fn source_address(&self) -> Option<Vec<u8>>;
+}
+
+/// An owned request: for tests, benchmarks and tools that simulate what the filter would see.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnedRequest {
+    headers: Vec<(String, Vec<u8>)>,
+    source_address: Option<Vec<u8>>,
+}
+
+impl OwnedRequest {
+    /// An empty request: no headers, no source address.
+    pub fn new() -> OwnedRequest {
+        OwnedRequest::default()
+    }
+
+    /// Adds a header (names are stored in lower case; repeated names are kept as separate copies).
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> OwnedRequest {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// Sets `:path`.
+    pub fn path(self, path: impl AsRef<[u8]>) -> OwnedRequest {
+        self.header(":path", path)
+    }
+
+    /// Sets `source.address`.
+    pub fn source_address(mut self, address: impl AsRef<[u8]>) -> OwnedRequest {
+        self.source_address = Some(address.as_ref().to_vec());
+        self
+    }
+}
+
+impl RequestView for OwnedRequest {
+    fn header_values(&self, name: &str) -> Vec<&[u8]> {
+        self.headers
+            .iter()
+            .filter(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_slice())
+            .collect()
+    }
+
+    fn source_address(&self) -> Option<Vec<u8>> {
+        self.source_address.clone()
+    }
+}

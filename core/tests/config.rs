@@ -1,0 +1,366 @@
+//! Config parsing (JSON and YAML), defaults, canonical JSON and validation errors with paths.
+#![allow(clippy::expect_used)] // test helpers outside #[test] functions
+
+use affinity_core::config::{IssueCookie, Reject, SameSite, SourceIp};
+use affinity_core::{ConfigErrors, FilterConfig, HashMode, KeySource, OnMissing};
+
+const ISSUE_EXAMPLE: &str = r#"{
+  "keys": [
+    {"header": "x-user-id"},
+    {"cookie": "session"},
+    {"query": "user"},
+    {"sourceIp": {"trustedHops": 0}},
+    {"composite": [{"header": "x-tenant"}, {"header": "x-user"}]}
+  ],
+  "lowercase": false,
+  "maxKeyLength": 256,
+  "outputHeader": "x-affinity-key",
+  "hash": "xxh64",
+  "onMissing": "passThrough"
+}"#;
+
+fn paths(errors: &ConfigErrors) -> Vec<&str> {
+    errors.0.iter().map(|error| error.path.as_str()).collect()
+}
+
+fn parse_err(json: &str) -> ConfigErrors {
+    FilterConfig::from_json(json.as_bytes()).expect_err("config should be rejected")
+}
+
+#[test]
+fn parses_the_issue_example() {
+    let config = FilterConfig::from_json(ISSUE_EXAMPLE.as_bytes()).unwrap();
+    assert_eq!(
+        config.keys,
+        vec![
+            KeySource::Header("x-user-id".into()),
+            KeySource::Cookie("session".into()),
+            KeySource::Query("user".into()),
+            KeySource::SourceIp(SourceIp { trusted_hops: 0 }),
+            KeySource::Composite(vec![
+                KeySource::Header("x-tenant".into()),
+                KeySource::Header("x-user".into())
+            ]),
+        ]
+    );
+    assert_eq!(
+        config,
+        FilterConfig {
+            keys: config.keys.clone(),
+            ..FilterConfig::with_keys(vec![])
+        }
+    );
+}
+
+#[test]
+fn only_keys_is_required_and_defaults_match_the_issue() {
+    let config = FilterConfig::from_json(br#"{"keys": [{"header": "x-user-id"}]}"#).unwrap();
+    assert!(!config.lowercase);
+    assert_eq!(config.max_key_length, 256);
+    assert_eq!(config.output_header, "x-affinity-key");
+    assert_eq!(config.hash, HashMode::Xxh64);
+    assert_eq!(config.on_missing, OnMissing::PassThrough);
+    let source_ip = FilterConfig::from_json(br#"{"keys": [{"sourceIp": {}}]}"#).unwrap();
+    assert_eq!(
+        source_ip.keys,
+        vec![KeySource::SourceIp(SourceIp { trusted_hops: 0 })]
+    );
+}
+
+#[test]
+fn on_missing_forms_and_their_defaults() {
+    let reject = FilterConfig::from_json(
+        br#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": 403, "body": "no"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        reject.on_missing,
+        OnMissing::Reject(Reject {
+            status: 403,
+            body: "no".into()
+        })
+    );
+    let reject =
+        FilterConfig::from_json(br#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {}}}"#)
+            .unwrap();
+    assert_eq!(reject.on_missing, OnMissing::Reject(Reject::default()));
+    assert_eq!(Reject::default().status, 400);
+
+    let cookie = FilterConfig::from_json(
+        br#"{"keys": [{"cookie": "_srv_id"}], "onMissing": {"issueCookie": {"name": "_srv_id", "ttl": "3600s", "path": "/", "httpOnly": true, "secure": false, "sameSite": "Lax"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        cookie.on_missing,
+        OnMissing::IssueCookie(IssueCookie::default())
+    );
+    let cookie = FilterConfig::from_json(
+        br#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {"sameSite": "Strict"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        cookie.on_missing,
+        OnMissing::IssueCookie(IssueCookie {
+            same_site: SameSite::Strict,
+            ..IssueCookie::default()
+        })
+    );
+}
+
+#[test]
+fn canonical_json_round_trips_and_is_stable() {
+    let config = FilterConfig::from_json(ISSUE_EXAMPLE.as_bytes()).unwrap();
+    let json = config.to_json();
+    assert_eq!(FilterConfig::from_json(json.as_bytes()).unwrap(), config);
+    assert_eq!(
+        FilterConfig::from_json(json.as_bytes()).unwrap().to_json(),
+        json
+    );
+    assert!(
+        json.starts_with(r#"{"keys":[{"header":"x-user-id"},{"cookie":"session"}"#),
+        "{json}"
+    );
+    assert!(
+        json.ends_with(r#""hash":"xxh64","onMissing":"passThrough"}"#),
+        "{json}"
+    );
+    let issue = FilterConfig {
+        on_missing: OnMissing::IssueCookie(IssueCookie::default()),
+        ..FilterConfig::with_keys(vec![KeySource::Cookie("_srv_id".into())])
+    };
+    let json = issue.to_json();
+    assert!(json.contains(r#""onMissing":{"issueCookie":{"name":"_srv_id","ttl":"3600s","path":"/","httpOnly":true,"secure":false,"sameSite":"Lax"}}"#), "{json}");
+    assert_eq!(FilterConfig::from_json(json.as_bytes()).unwrap(), issue);
+}
+
+#[test]
+fn deserializes_from_yaml_too() {
+    let yaml = r#"
+keys:
+  - header: x-user-id
+  - sourceIp: {trustedHops: 2}
+  - composite:
+      - header: x-tenant
+      - query: user
+lowercase: true
+hash: raw
+onMissing:
+  issueCookie:
+    name: sid
+    ttl: 3600s
+    secure: true
+    sameSite: None
+"#;
+    let config: FilterConfig = serde_saphyr::from_str(yaml).unwrap();
+    config.validate().unwrap();
+    assert_eq!(
+        config.keys[1],
+        KeySource::SourceIp(SourceIp { trusted_hops: 2 })
+    );
+    assert!(config.lowercase);
+    assert_eq!(config.hash, HashMode::Raw);
+    let OnMissing::IssueCookie(cookie) = &config.on_missing else {
+        panic!("{:?}", config.on_missing)
+    };
+    assert_eq!(
+        (cookie.name.as_str(), cookie.ttl.as_str(), cookie.same_site),
+        ("sid", "3600s", SameSite::None)
+    );
+    let pass: FilterConfig =
+        serde_saphyr::from_str("keys: [{cookie: s}]\nonMissing: passThrough\n").unwrap();
+    assert_eq!(pass.on_missing, OnMissing::PassThrough);
+}
+
+#[test]
+fn schema_errors_name_the_field() {
+    let cases = [
+        (
+            r#"{"keys": [{"header": "a"}], "lowercas": true}"#,
+            "lowercas",
+            "unknown field `lowercas`",
+        ),
+        (
+            r#"{"keys": [{"header": "a"}, {"cookei": "s"}]}"#,
+            "keys[1]",
+            "unknown variant `cookei`",
+        ),
+        (
+            r#"{"keys": [{"header": 5}]}"#,
+            "keys[0].header",
+            "invalid type",
+        ),
+        (
+            r#"{"keys": [{"sourceIp": {"trustedHops": -1}}]}"#,
+            "keys[0].sourceIp.trustedHops",
+            "invalid value",
+        ),
+        (
+            r#"{"keys": [{"sourceIp": {"hops": 1}}]}"#,
+            "keys[0].sourceIp.hops",
+            "unknown field `hops`",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "hash": "md5"}"#,
+            "hash",
+            "unknown variant `md5`",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": "400"}}}"#,
+            "onMissing.reject.status",
+            "invalid type",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": 70000}}}"#,
+            "onMissing.reject.status",
+            "invalid value",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {"ttl": 3600}}}"#,
+            "onMissing.issueCookie.ttl",
+            "invalid type",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": "drop"}"#,
+            "onMissing",
+            "unknown variant `drop`",
+        ),
+        (r#"{"keys": "x-user-id"}"#, "keys", "invalid type"),
+        (
+            r#"{"keys": [{"header": "a"}]} trailing"#,
+            "",
+            "trailing characters",
+        ),
+        (r#"{"keys": [{"header": "a"}"#, "keys", "EOF"),
+        ("", "", "EOF"),
+    ];
+    for (json, path, message) in cases {
+        let errors = parse_err(json);
+        assert_eq!(errors.0.len(), 1, "{json}: {errors}");
+        assert_eq!(errors.0[0].path, path, "{json}: {errors}");
+        assert!(errors.0[0].message.contains(message), "{json}: {errors}");
+    }
+}
+
+#[test]
+fn non_utf8_config_is_an_error_not_a_panic() {
+    let errors = FilterConfig::from_json(b"{\"keys\": [{\"header\": \"\xff\"}]}").unwrap_err();
+    assert_eq!(errors.0.len(), 1, "{errors}");
+}
+
+#[test]
+fn every_semantic_error_is_reported_with_its_path() {
+    let json = r#"{
+      "keys": [
+        {"header": ""},
+        {"cookie": "bad name"},
+        {"query": ""},
+        {"header": "X-Affinity-Key"},
+        {"composite": [{"header": "ok"}]},
+        {"composite": [{"cookie": ""}, {"composite": [{"header": "a b"}, {"query": "q"}]}]}
+      ],
+      "maxKeyLength": 0,
+      "outputHeader": "bad header",
+      "onMissing": {"issueCookie": {"name": "", "ttl": "1h", "path": "x", "sameSite": "None"}}
+    }"#;
+    let errors = parse_err(json);
+    assert_eq!(
+        paths(&errors),
+        vec![
+            "keys[0].header",
+            "keys[1].cookie",
+            "keys[2].query",
+            "keys[4].composite",
+            "keys[5].composite[0].cookie",
+            "keys[5].composite[1].composite[0].header",
+            "maxKeyLength",
+            "outputHeader",
+            "onMissing.issueCookie.name",
+            "onMissing.issueCookie.ttl",
+            "onMissing.issueCookie.path",
+            "onMissing.issueCookie.sameSite",
+        ],
+        "{errors}"
+    );
+    // `X-Affinity-Key` is only flagged against the default output header, which was overridden.
+    let display = errors.to_string();
+    assert_eq!(display.lines().count(), 12);
+    assert!(display.lines().all(|line| line.contains(": ")), "{display}");
+}
+
+#[test]
+fn semantic_errors_individually() {
+    let cases = [
+        (r#"{"keys": []}"#, "keys", "at least one"),
+        (r#"{}"#, "keys", "at least one"),
+        (
+            r#"{"keys": [{"header": "x-affinity-key"}]}"#,
+            "keys[0].header",
+            "output header",
+        ),
+        (
+            r#"{"keys": [{"header": "X-AFFINITY-KEY"}]}"#,
+            "keys[0].header",
+            "output header",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "maxKeyLength": 8193}"#,
+            "maxKeyLength",
+            "between 1 and 8192",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "outputHeader": ""}"#,
+            "outputHeader",
+            "must not be empty",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "outputHeader": ":authority"}"#,
+            "outputHeader",
+            "pseudo-header",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": 200}}}"#,
+            "onMissing.reject.status",
+            "400-599",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": 600}}}"#,
+            "onMissing.reject.status",
+            "400-599",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {"ttl": "-5s"}}}"#,
+            "onMissing.issueCookie.ttl",
+            "not a duration",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {"path": "/a;b"}}}"#,
+            "onMissing.issueCookie.path",
+            "`;`",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {"name": "a=b"}}}"#,
+            "onMissing.issueCookie.name",
+            "not a valid name",
+        ),
+    ];
+    for (json, path, message) in cases {
+        let errors = parse_err(json);
+        assert_eq!(paths(&errors), vec![path], "{json}: {errors}");
+        assert!(errors.0[0].message.contains(message), "{json}: {errors}");
+    }
+}
+
+#[test]
+fn pseudo_header_sources_and_reject_bounds_are_accepted() {
+    FilterConfig::from_json(br#"{"keys": [{"header": ":authority"}]}"#).unwrap();
+    FilterConfig::from_json(
+        br#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": 400}}}"#,
+    )
+    .unwrap();
+    FilterConfig::from_json(
+        br#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": 599}}}"#,
+    )
+    .unwrap();
+    FilterConfig::from_json(br#"{"keys": [{"cookie": "s"}], "maxKeyLength": 8192}"#).unwrap();
+    FilterConfig::from_json(br#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {"ttl": "0s", "sameSite": "None", "secure": true}}}"#).unwrap();
+}
