@@ -38,7 +38,7 @@ impl OwnedRequest {
     }
 
     /// Sets `source.address`.
-    pub fn source_address(mut self, address: impl AsRef<[u8]>) -> OwnedRequest {
+    pub fn with_source_address(mut self, address: impl AsRef<[u8]>) -> OwnedRequest {
         self.source_address = Some(address.as_ref().to_vec());
         self
     }
