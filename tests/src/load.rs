@@ -78,10 +78,10 @@ impl SteadyLoad {
     }
 
     /// Stops the load, waits for in-flight requests, and reports.
-    pub fn stop(self) -> LoadReport {
+    pub fn stop(mut self) -> LoadReport {
         self.stop.store(true, Ordering::SeqCst);
         let mut report = LoadReport::default();
-        for worker in self.workers {
+        for worker in std::mem::take(&mut self.workers) {
             let tally = worker
                 .join()
                 .unwrap_or_else(|_| panic!("a load thread panicked"));
@@ -95,6 +95,13 @@ impl SteadyLoad {
             }
         }
         report
+    }
+}
+
+impl Drop for SteadyLoad {
+    /// A test that fails before [`SteadyLoad::stop`] still ends its load.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 

@@ -1,0 +1,189 @@
+//! Scenario 7: an invalid config edit under load is rejected by the agent and traffic is unaffected; a filter config
+//! Envoy cannot load, delivered over ECDS, is NACKed by Envoy — visible at the agent's `/debug/nodes` and `/metrics`
+//! — and the previous filter config keeps working.
+
+use crate::support::{
+    HEADER_ONLY, RING_HASH, Service, accepted_versions, agent_metric, config_yaml, heavy_lock,
+    key_map, keys, moved, received_keys, start_backends, user,
+};
+use e2e::load::{LoadSpec, SteadyLoad};
+use e2e::{Agent, Backend, free_port, paths, wait_until};
+use std::time::Duration;
+
+const RATE_PER_SEC: u32 = 150;
+
+fn steady_load(port: u16, the_keys: &[String]) -> SteadyLoad {
+    let the_keys = the_keys.to_vec();
+    SteadyLoad::start(
+        LoadSpec {
+            port,
+            threads: 3,
+            rate_per_sec: RATE_PER_SEC,
+            max_duration: Duration::from_secs(60),
+        },
+        move |i| user(&the_keys[i as usize % the_keys.len()]),
+    )
+}
+
+fn web_config(port: u16, backends: &[Backend]) -> String {
+    config_yaml(
+        &[("ingress", port, "web")],
+        &[Service::over("web", backends, HEADER_ONLY, RING_HASH)],
+    )
+}
+
+#[test]
+fn an_invalid_config_edit_under_load_is_rejected_and_traffic_is_unaffected() {
+    let _heavy = heavy_lock();
+    let backends = start_backends(3);
+    let port = free_port();
+    let good = web_config(port, &backends);
+    let agent = Agent::start(&good);
+    let envoy = agent.start_envoy("fleet-0");
+    crate::support::wait_healthy_hosts(
+        &envoy,
+        "web",
+        &backends.iter().map(Backend::address).collect::<Vec<_>>(),
+    );
+    crate::support::wait_routable(port);
+    let the_keys = keys("invalid-edit", 60);
+    let before = key_map(port, &the_keys, user);
+    let versions = accepted_versions(&envoy);
+    let failures_before = agent_metric(&agent, &["reload", "fail"]);
+
+    let load = steady_load(port, &the_keys);
+    let bad_edits = [
+        // A route to a service that does not exist.
+        good.replacen("service: web", "service: nowhere", 1),
+        // Not YAML at all.
+        format!("{good}\n  - : [unclosed\n"),
+        // An invalid affinity block (no key source).
+        good.replacen(
+            HEADER_ONLY,
+            r#"{"keys": [], "onMissing": "passThrough"}"#,
+            1,
+        ),
+    ];
+    for (n, bad) in bad_edits.iter().enumerate() {
+        agent.write_config(bad);
+        let rejected = wait_until(Duration::from_secs(15), || {
+            agent_metric(&agent, &["reload", "fail"]) >= failures_before + n as f64 + 1.0
+        });
+        assert!(
+            rejected,
+            "bad edit {n} was not counted as a reload failure:\n{}",
+            agent.metrics()
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let during = key_map(port, &the_keys, user);
+    let report = load.stop();
+    println!(
+        "steady load across 3 rejected edits: {} sent, {} ok, {} failed",
+        report.sent, report.ok, report.failed
+    );
+
+    assert_eq!(
+        agent.admin_get("/readyz").map(|r| r.status).ok(),
+        Some(200),
+        "the agent stopped being ready"
+    );
+    assert_eq!(
+        accepted_versions(&envoy),
+        versions,
+        "an invalid edit reached Envoy"
+    );
+    assert_eq!(
+        moved(&before, &during),
+        Vec::<String>::new(),
+        "keys moved after an invalid edit"
+    );
+    report.assert_no_failures(u64::from(RATE_PER_SEC));
+}
+
+#[test]
+fn a_filter_envoy_cannot_load_is_nacked_and_the_previous_filter_keeps_working() {
+    let _heavy = heavy_lock();
+    let backends = start_backends(3);
+    let port = free_port();
+    let good = web_config(port, &backends);
+    let agent = Agent::start(&good);
+    let envoy = agent.start_envoy("fleet-0");
+    crate::support::wait_healthy_hosts(
+        &envoy,
+        "web",
+        &backends.iter().map(Backend::address).collect::<Vec<_>>(),
+    );
+    crate::support::wait_routable(port);
+    let the_keys = keys("nack", 60);
+    let before = key_map(port, &the_keys, user);
+    let nacks_before = agent_metric(&agent, &["nack"]);
+
+    // A module with the wasm magic and version but garbage after it: the agent can only pass it on (it is a file
+    // path); Envoy's V8 refuses to compile it, so the ECDS update carrying it is rejected.
+    let broken = paths::scratch_dir("broken-wasm").join("broken.wasm");
+    let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+    bytes.extend_from_slice(&[0xff; 64]);
+    std::fs::write(&broken, bytes)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", broken.display()));
+    let load = steady_load(port, &the_keys);
+    let wasm = paths::wasm_path().display().to_string();
+    agent.write_config(&good.replace(&wasm, &broken.display().to_string()));
+
+    let mut nodes = String::new();
+    let nacked = wait_until(Duration::from_secs(20), || {
+        nodes = agent.debug_nodes();
+        agent_metric(&agent, &["nack"]) > nacks_before
+            && nodes.to_ascii_lowercase().contains("nack")
+    });
+    let envoy_rejected = envoy
+        .stats()
+        .lines()
+        .filter(|l| l.starts_with("extension_config_discovery.") && l.contains(".config_fail: "))
+        .filter_map(|l| {
+            l.rsplit_once(": ")
+                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+        })
+        .sum::<u64>();
+    std::thread::sleep(Duration::from_secs(1));
+    let during: Vec<_> = the_keys
+        .iter()
+        .map(|k| {
+            let response = user(k).send_ok(port);
+            assert_eq!(response.status, 200, "{response:?}");
+            assert_eq!(
+                received_keys(&response.body).len(),
+                1,
+                "the previous filter stopped keying: {}",
+                response.body
+            );
+            (
+                k.clone(),
+                response.backend().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let report = load.stop();
+    println!(
+        "broken filter: agent NACK metric {nacks_before} → {}, Envoy ECDS config_fail {envoy_rejected}; load {} sent, {} failed",
+        agent_metric(&agent, &["nack"]),
+        report.sent,
+        report.failed
+    );
+
+    assert!(
+        nacked,
+        "the agent shows no NACK for the broken filter; /debug/nodes: {nodes}\n/metrics:\n{}",
+        agent.metrics()
+    );
+    assert!(
+        envoy_rejected >= 1,
+        "Envoy did not count a rejected ECDS update"
+    );
+    assert_eq!(
+        moved(&before, &during.into_iter().collect()),
+        Vec::<String>::new(),
+        "keys moved while the broken filter was rejected"
+    );
+    report.assert_no_failures(u64::from(RATE_PER_SEC));
+}
