@@ -63,6 +63,9 @@ wasm: .tools/.rust-wasm-target
 build: wasm
 	cargo build --release -p xds-agent -p demo-backend
 
+run: setup build
+	@scripts/run-demo.sh
+
 test: setup build
 	cargo test --workspace
 
