@@ -1,0 +1,381 @@
+//! Incremental (delta) ADS: responses carry only resources that changed for the client, and the
+//! names of removed ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
+};
+
+use super::{Event, Nonces, Step};
+use crate::snapshot::{ResourceType, Snapshot};
+
+/// Per-type state of one delta stream.
+#[derive(Clone, Debug, Default)]
+struct Watch {
+    /// Subscribed to every resource of the type.
+    wildcard: bool,
+    /// Explicitly subscribed names.
+    names: BTreeSet<String>,
+    /// What the client has: name → version.
+    known: BTreeMap<String, String>,
+    /// Responses not yet ACKed or NACKed: nonce → system version.
+    pending: BTreeMap<String, String>,
+}
+
+impl Watch {
+    fn wants(&self, name: &str) -> bool {
+        self.wildcard || self.names.contains(name)
+    }
+}
+
+/// One `DeltaAggregatedResources` stream.
+#[derive(Clone, Debug, Default)]
+pub struct DeltaStream {
+    node: Option<String>,
+    watches: BTreeMap<ResourceType, Watch>,
+    nonces: Nonces,
+}
+
+/// A delta step.
+pub type DeltaStep = Step<DeltaDiscoveryResponse>;
+
+impl DeltaStream {
+    /// A new stream.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The node id, once a request carried it.
+    #[must_use]
+    pub fn node_id(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// Handle one request from Envoy against the current snapshot.
+    pub fn on_request(
+        &mut self,
+        request: &DeltaDiscoveryRequest,
+        snapshot: &Snapshot,
+    ) -> DeltaStep {
+        let mut step = DeltaStep::new();
+        if self.node.is_none()
+            && let Some(node) = &request.node
+        {
+            self.node = Some(node.id.clone());
+            step.events.push(Event::Node {
+                id: node.id.clone(),
+            });
+        }
+        let Some(resource_type) = ResourceType::from_type_url(&request.type_url) else {
+            step.events.push(Event::UnknownType {
+                type_url: request.type_url.clone(),
+            });
+            return step;
+        };
+        let first = !self.watches.contains_key(&resource_type);
+        let watch = self.watches.entry(resource_type).or_default();
+        if first {
+            watch.wildcard = request.resource_names_subscribe.is_empty()
+                && resource_type.is_wildcard_by_default();
+            watch.known.extend(
+                request
+                    .initial_resource_versions
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+        }
+        if !request.response_nonce.is_empty() {
+            match watch.pending.remove(&request.response_nonce) {
+                None => step.events.push(Event::StaleNonce {
+                    resource_type,
+                    nonce: request.response_nonce.clone(),
+                }),
+                Some(version) => match &request.error_detail {
+                    Some(error) => step.events.push(Event::Nack {
+                        resource_type,
+                        version,
+                        message: error.message.clone(),
+                    }),
+                    None => step.events.push(Event::Ack {
+                        resource_type,
+                        version,
+                    }),
+                },
+            }
+        }
+        for name in &request.resource_names_subscribe {
+            if name == "*" {
+                watch.wildcard = true;
+            } else {
+                watch.names.insert(name.clone());
+            }
+        }
+        for name in &request.resource_names_unsubscribe {
+            if name == "*" {
+                watch.wildcard = false;
+            } else {
+                watch.names.remove(name);
+            }
+            if !watch.wants(name) {
+                watch.known.remove(name);
+            }
+        }
+        if !watch.wildcard {
+            let names = watch.names.clone();
+            watch.known.retain(|name, _| names.contains(name));
+        }
+        self.respond(resource_type, snapshot, first, &mut step);
+        step
+    }
+
+    /// Push what changed in `snapshot` to every type this stream watches.
+    pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> DeltaStep {
+        let mut step = DeltaStep::new();
+        let types: Vec<ResourceType> = self.watches.keys().copied().collect();
+        for resource_type in types {
+            self.respond(resource_type, snapshot, false, &mut step);
+        }
+        step
+    }
+
+    /// Send the difference between what the client has and the snapshot; when `always`, send
+    /// even an empty response (the answer to a type's first request).
+    fn respond(
+        &mut self,
+        resource_type: ResourceType,
+        snapshot: &Snapshot,
+        always: bool,
+        step: &mut DeltaStep,
+    ) {
+        let Some(watch) = self.watches.get_mut(&resource_type) else {
+            return;
+        };
+        let of_type = snapshot.of(resource_type);
+        let mut resources = Vec::new();
+        for resource in of_type.resources.values() {
+            if watch.wants(&resource.name)
+                && watch.known.get(&resource.name) != Some(&resource.version)
+            {
+                watch
+                    .known
+                    .insert(resource.name.clone(), resource.version.clone());
+                resources.push(Resource {
+                    name: resource.name.clone(),
+                    version: resource.version.clone(),
+                    resource: Some(resource.body.clone()),
+                    ..Resource::default()
+                });
+            }
+        }
+        let removed: Vec<String> = watch
+            .known
+            .keys()
+            .filter(|name| !of_type.resources.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in &removed {
+            watch.known.remove(name);
+        }
+        if resources.is_empty() && removed.is_empty() && !always {
+            return;
+        }
+        let nonce = self.nonces.next();
+        watch.pending.insert(nonce.clone(), of_type.version.clone());
+        step.events.push(Event::Sent {
+            resource_type,
+            version: of_type.version.clone(),
+            resources: resources.len(),
+        });
+        step.responses.push(DeltaDiscoveryResponse {
+            system_version_info: of_type.version,
+            resources,
+            type_url: resource_type.type_url().to_owned(),
+            removed_resources: removed,
+            nonce,
+            ..DeltaDiscoveryResponse::default()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use envoy_types::pb::envoy::config::core::v3::Node;
+    use envoy_types::pb::google::rpc::Status;
+
+    use super::*;
+    use crate::ads::test_snapshots::snapshot;
+
+    fn request(
+        resource_type: ResourceType,
+        nonce: &str,
+        subscribe: &[&str],
+        unsubscribe: &[&str],
+    ) -> DeltaDiscoveryRequest {
+        DeltaDiscoveryRequest {
+            type_url: resource_type.type_url().to_owned(),
+            response_nonce: nonce.to_owned(),
+            resource_names_subscribe: subscribe.iter().map(|n| (*n).to_owned()).collect(),
+            resource_names_unsubscribe: unsubscribe.iter().map(|n| (*n).to_owned()).collect(),
+            ..DeltaDiscoveryRequest::default()
+        }
+    }
+
+    fn names(response: &DeltaDiscoveryResponse) -> Vec<&str> {
+        response.resources.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    #[test]
+    fn first_wildcard_request_gets_everything() {
+        let snap = snapshot(&["a", "b"], 1);
+        let mut stream = DeltaStream::new();
+        let mut first = request(ResourceType::Cluster, "", &[], &[]);
+        first.node = Some(Node {
+            id: "envoy-d".into(),
+            ..Node::default()
+        });
+        let step = stream.on_request(&first, &snap);
+        assert_eq!(stream.node_id(), Some("envoy-d"));
+        assert_eq!(step.responses.len(), 1);
+        assert_eq!(names(&step.responses[0]), ["a", "b"]);
+        assert_eq!(
+            step.responses[0].system_version_info,
+            snap.of(ResourceType::Cluster).version
+        );
+    }
+
+    #[test]
+    fn ack_and_nack_are_matched_to_their_nonce_and_nack_is_not_resent() {
+        let snap = snapshot(&["a"], 1);
+        let mut stream = DeltaStream::new();
+        let sent = stream
+            .on_request(&request(ResourceType::Cluster, "", &[], &[]), &snap)
+            .responses
+            .remove(0);
+        let ack = stream.on_request(
+            &request(ResourceType::Cluster, &sent.nonce, &[], &[]),
+            &snap,
+        );
+        assert!(ack.responses.is_empty());
+        assert_eq!(
+            ack.events,
+            vec![Event::Ack {
+                resource_type: ResourceType::Cluster,
+                version: sent.system_version_info.clone()
+            }]
+        );
+
+        let update = stream.on_snapshot(&snapshot(&["a"], 1)).responses;
+        assert!(update.is_empty(), "nothing changed");
+        let pushed = stream
+            .on_snapshot(&snapshot(&["a", "b"], 1))
+            .responses
+            .remove(0);
+        assert_eq!(names(&pushed), ["b"]);
+        let mut nack = request(ResourceType::Cluster, &pushed.nonce, &[], &[]);
+        nack.error_detail = Some(Status {
+            code: 3,
+            message: "no".into(),
+            details: vec![],
+        });
+        let step = stream.on_request(&nack, &snapshot(&["a", "b"], 1));
+        assert!(
+            step.responses.is_empty(),
+            "a NACK must not trigger a resend"
+        );
+        assert!(matches!(&step.events[0], Event::Nack { message, .. } if message == "no"));
+    }
+
+    #[test]
+    fn stale_nonce_is_ignored() {
+        let snap = snapshot(&["a"], 1);
+        let mut stream = DeltaStream::new();
+        stream.on_request(&request(ResourceType::Cluster, "", &[], &[]), &snap);
+        let step = stream.on_request(&request(ResourceType::Cluster, "999", &[], &[]), &snap);
+        assert!(step.responses.is_empty());
+        assert_eq!(
+            step.events,
+            vec![Event::StaleNonce {
+                resource_type: ResourceType::Cluster,
+                nonce: "999".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn subscribe_and_unsubscribe_names() {
+        let snap = snapshot(&["a", "b"], 1);
+        let mut stream = DeltaStream::new();
+        let first = stream
+            .on_request(
+                &request(ResourceType::ClusterLoadAssignment, "", &["a"], &[]),
+                &snap,
+            )
+            .responses
+            .remove(0);
+        assert_eq!(names(&first), ["a"]);
+        let more = stream
+            .on_request(
+                &request(
+                    ResourceType::ClusterLoadAssignment,
+                    &first.nonce,
+                    &["b"],
+                    &[],
+                ),
+                &snap,
+            )
+            .responses
+            .remove(0);
+        assert_eq!(
+            names(&more),
+            ["b"],
+            "only the newly subscribed resource is sent"
+        );
+        let less = stream.on_request(
+            &request(
+                ResourceType::ClusterLoadAssignment,
+                &more.nonce,
+                &[],
+                &["a"],
+            ),
+            &snap,
+        );
+        assert!(less.responses.is_empty());
+        // An update of a (no longer subscribed) and b: only b is sent.
+        let pushed = stream
+            .on_snapshot(&snapshot(&["a", "b"], 2))
+            .responses
+            .remove(0);
+        assert_eq!(names(&pushed), ["b"]);
+    }
+
+    #[test]
+    fn removed_resources_are_announced() {
+        let mut stream = DeltaStream::new();
+        stream.on_request(
+            &request(ResourceType::Cluster, "", &[], &[]),
+            &snapshot(&["a", "b"], 1),
+        );
+        let pushed = stream.on_snapshot(&snapshot(&["a"], 1)).responses.remove(0);
+        assert!(pushed.resources.is_empty());
+        assert_eq!(pushed.removed_resources, ["b"]);
+    }
+
+    #[test]
+    fn reconnect_with_initial_versions_sends_only_what_changed() {
+        let old = snapshot(&["a", "b"], 1);
+        let new = snapshot(&["a", "c"], 1);
+        let mut first = request(ResourceType::Cluster, "", &[], &[]);
+        first.initial_resource_versions = old
+            .of(ResourceType::Cluster)
+            .resources
+            .values()
+            .map(|r| (r.name.clone(), r.version.clone()))
+            .collect();
+        let mut stream = DeltaStream::new();
+        let response = stream.on_request(&first, &new).responses.remove(0);
+        assert_eq!(names(&response), ["c"]);
+        assert_eq!(response.removed_resources, ["b"]);
+    }
+}

@@ -1,0 +1,128 @@
+//! The ADS protocol as pure state machines, one per gRPC stream: a request (or a new snapshot)
+//! goes in, responses to send and events to record come out. No I/O, no clocks: unit-tested
+//! directly, driven by [`crate::server`].
+//!
+//! - [`sotw::SotwStream`]: state-of-the-world (`StreamAggregatedResources`).
+//! - [`delta::DeltaStream`]: incremental (`DeltaAggregatedResources`).
+//!
+//! Rules both follow: the first request of a type is answered with the current snapshot; an ACK
+//! is recorded; a NACK is recorded with Envoy's error detail and never answered by a resend (the
+//! next snapshot is sent when it comes); a response nonce that is not the latest one sent is
+//! stale and ignored; a change of subscribed names (e.g. the EDS request that follows a cluster
+//! update) is answered.
+
+pub mod delta;
+pub mod sotw;
+
+use crate::snapshot::ResourceType;
+
+/// Something that happened on a stream, for the node registry, metrics and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The node identified itself (first request carrying a node).
+    Node {
+        /// Envoy's `node.id`.
+        id: String,
+    },
+    /// A response was produced.
+    Sent {
+        /// Its type.
+        resource_type: ResourceType,
+        /// The type's version it carries.
+        version: String,
+        /// How many resources it carries.
+        resources: usize,
+    },
+    /// Envoy accepted a response.
+    Ack {
+        /// Its type.
+        resource_type: ResourceType,
+        /// The accepted version.
+        version: String,
+    },
+    /// Envoy rejected a response.
+    Nack {
+        /// Its type.
+        resource_type: ResourceType,
+        /// The rejected version.
+        version: String,
+        /// Envoy's `error_detail.message`.
+        message: String,
+    },
+    /// A request answered a response that is no longer the latest; ignored.
+    StaleNonce {
+        /// Its type.
+        resource_type: ResourceType,
+        /// The stale nonce.
+        nonce: String,
+    },
+    /// A request for a type the agent does not serve; ignored.
+    UnknownType {
+        /// The type URL requested.
+        type_url: String,
+    },
+}
+
+/// What one input produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Step<R> {
+    /// Responses to send, in order.
+    pub responses: Vec<R>,
+    /// Events to record.
+    pub events: Vec<Event>,
+}
+
+impl<R> Step<R> {
+    fn new() -> Self {
+        Self {
+            responses: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+/// Nonces: a per-stream counter, so runs are reproducible.
+#[derive(Clone, Debug, Default)]
+struct Nonces(u64);
+
+impl Nonces {
+    fn next(&mut self) -> String {
+        self.0 += 1;
+        self.0.to_string()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_snapshots {
+    //! Small snapshots for the state-machine tests.
+
+    use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+    use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+
+    use crate::snapshot::Snapshot;
+    use crate::translate::Resources;
+
+    /// Static clusters `names` and a load assignment per name, whose content depends on `generation`.
+    pub fn snapshot(names: &[&str], generation: u32) -> Snapshot {
+        let resources = Resources {
+            clusters: names
+                .iter()
+                .map(|n| Cluster {
+                    name: (*n).to_owned(),
+                    ..Cluster::default()
+                })
+                .collect(),
+            load_assignments: names
+                .iter()
+                .map(|n| ClusterLoadAssignment {
+                    cluster_name: (*n).to_owned(),
+                    policy: None,
+                    named_endpoints: std::collections::HashMap::new(),
+                    endpoints: (0..generation).map(|_| Default::default()).collect(),
+                })
+                .collect(),
+            ..Resources::default()
+        };
+        Snapshot::new(&resources).unwrap()
+    }
+}

@@ -1,0 +1,137 @@
+//! `xds-agent serve --config F [--grpc ADDR] [--admin ADDR]`: load, serve, watch, stop on
+//! SIGTERM / Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config;
+use crate::reload::watch_config;
+use crate::server::{admin, grpc};
+use crate::state::{AgentState, publish};
+use crate::translate::TranslateOptions;
+
+/// How long shutdown waits for the servers to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file or directory of YAML files (watched for changes).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// ADS gRPC listen address.
+    #[arg(long, default_value = "127.0.0.1:18000")]
+    pub grpc: SocketAddr,
+    /// Admin HTTP listen address.
+    #[arg(long, default_value = "127.0.0.1:19000")]
+    pub admin: SocketAddr,
+}
+
+/// Run `serve`.
+#[must_use]
+pub fn run(args: &Args) -> ExitCode {
+    let loaded = match config::load(&args.config) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            for error in &errors.0 {
+                tracing::error!("{error}");
+            }
+            tracing::error!(
+                errors = errors.0.len(),
+                "invalid configuration; not starting"
+            );
+            return ExitCode::from(super::EXIT_INVALID_CONFIG);
+        }
+    };
+    let options = TranslateOptions {
+        agent_admin_address: args.admin,
+    };
+    let published = match publish(&loaded, &options) {
+        Ok(published) => published,
+        Err(problems) => {
+            for problem in &problems {
+                tracing::error!("{problem}");
+            }
+            return ExitCode::from(super::EXIT_INVALID_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args, published, options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(
+    args: &Args,
+    published: crate::state::Published,
+    options: TranslateOptions,
+) -> Result<(), String> {
+    let version = published.snapshot.version.clone();
+    let state = AgentState::new(published);
+    let grpc_listener = tokio::net::TcpListener::bind(args.grpc)
+        .await
+        .map_err(|e| format!("cannot listen on --grpc {}: {e}", args.grpc))?;
+    let admin_listener = tokio::net::TcpListener::bind(args.admin)
+        .await
+        .map_err(|e| format!("cannot listen on --admin {}: {e}", args.admin))?;
+    let (stop, stopped) = watch::channel(false);
+    tracing::info!(grpc = %args.grpc, admin = %args.admin, config = %args.config.display(), %version, "serving");
+    let grpc_task = tokio::spawn(grpc::serve(grpc_listener, state.clone(), stopped.clone()));
+    let admin_task = tokio::spawn(admin::serve(admin_listener, state.clone(), stopped.clone()));
+    let reload_task = tokio::spawn(watch_config(args.config.clone(), state, options, stopped));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let (grpc, admin, _) = tokio::join!(grpc_task, admin_task, reload_task);
+        (grpc, admin)
+    })
+    .await;
+    match finished {
+        Ok((Ok(Ok(())), Ok(Ok(())))) => Ok(()),
+        Ok((grpc, admin)) => Err(format!(
+            "server error at shutdown: grpc {grpc:?}, admin {admin:?}"
+        )),
+        Err(_) => Err("servers did not stop within the shutdown grace period".to_owned()),
+    }
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

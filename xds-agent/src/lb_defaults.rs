@@ -1,0 +1,157 @@
+//! Concrete load-balancer settings for a service: the values the agent sends to Envoy when the
+//! YAML leaves them out. A pure function of the model, shared with `xds-agent explain/simulate`.
+//!
+//! Sizing rule (goal: busiest host's share ≤ 1.10 × the mean):
+//! - **Ring hash**: the lightest host gets at least [`RING_ENTRIES_PER_LIGHTEST_HOST`] ring entries.
+//!   Envoy gives each host `weight / Σweight × ring_size` entries, so the default minimum ring size
+//!   is `2048 × Σweight / min(weight)`, clamped to `1024 ..= 8388608`. With k entries per host a
+//!   host's share deviates by about `1/√k` (≈ 2.2 % at 2048); the busiest of N hosts sits about
+//!   `√(2 ln N)` deviations above the mean: ≤ 1.10 up to a few thousand hosts. The maximum ring
+//!   size defaults to Envoy's limit, 8388608, so the minimum is always honoured.
+//! - **Maglev**: Envoy's default table of 65537 entries while it holds at least
+//!   [`MAGLEV_ENTRIES_PER_HOST`] entries per host; otherwise the smallest prime ≥ 100 × hosts
+//!   (up to Envoy's maximum, 5000011). Maglev fills the table evenly, so its imbalance is about
+//!   hosts / table size.
+//!
+//! Explicit values in the YAML always win.
+
+use crate::model::{HashAlgorithm, HashFunction, Service};
+
+/// Envoy's limit for `minimum_ring_size` and `maximum_ring_size`.
+pub const RING_SIZE_LIMIT: u64 = 8_388_608;
+/// The smallest default minimum ring size (Envoy's own default).
+pub const RING_SIZE_FLOOR: u64 = 1024;
+/// Ring entries the lightest host gets with the default ring size.
+pub const RING_ENTRIES_PER_LIGHTEST_HOST: u64 = 2048;
+/// Envoy's default (and our default) Maglev table size.
+pub const MAGLEV_DEFAULT_TABLE_SIZE: u64 = 65537;
+/// Envoy's largest accepted Maglev table size.
+pub const MAGLEV_MAX_TABLE_SIZE: u64 = 5_000_011;
+/// Maglev table entries per host the default table size keeps.
+pub const MAGLEV_ENTRIES_PER_HOST: u64 = 100;
+
+/// The settings sent to Envoy for one service's load balancer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EffectiveLoadBalancer {
+    /// Ring hash with concrete sizes.
+    RingHash {
+        /// Minimum ring entries.
+        minimum_ring_size: u64,
+        /// Maximum ring entries.
+        maximum_ring_size: u64,
+        /// Hash of the ring entries.
+        hash_function: HashFunction,
+        /// Bounded load factor, percent.
+        hash_balance_factor: Option<u32>,
+    },
+    /// Maglev with a concrete table size.
+    Maglev {
+        /// Prime table size.
+        table_size: u64,
+        /// Bounded load factor, percent.
+        hash_balance_factor: Option<u32>,
+    },
+}
+
+/// The concrete load-balancer settings of `service` (explicit values, else the defaults above).
+#[must_use]
+pub fn effective_load_balancer(service: &Service) -> EffectiveLoadBalancer {
+    let hash_balance_factor = service.load_balancer.hash_balance_factor;
+    match &service.load_balancer.algorithm {
+        HashAlgorithm::RingHash(ring) => {
+            let weights: Vec<u32> = service.endpoints.iter().map(|e| e.weight).collect();
+            let maximum_ring_size = ring.maximum_ring_size.unwrap_or(RING_SIZE_LIMIT);
+            let minimum_ring_size = ring
+                .minimum_ring_size
+                .unwrap_or_else(|| default_minimum_ring_size(&weights).min(maximum_ring_size));
+            EffectiveLoadBalancer::RingHash {
+                minimum_ring_size,
+                maximum_ring_size,
+                hash_function: ring.hash_function,
+                hash_balance_factor,
+            }
+        }
+        HashAlgorithm::Maglev(maglev) => EffectiveLoadBalancer::Maglev {
+            table_size: maglev
+                .table_size
+                .unwrap_or_else(|| default_maglev_table_size(service.endpoints.len())),
+            hash_balance_factor,
+        },
+    }
+}
+
+/// Default minimum ring size for hosts with these weights: the lightest host gets
+/// [`RING_ENTRIES_PER_LIGHTEST_HOST`] entries, within `1024 ..= 8388608`.
+#[must_use]
+pub fn default_minimum_ring_size(weights: &[u32]) -> u64 {
+    let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+    let lightest = weights
+        .iter()
+        .copied()
+        .filter(|w| *w > 0)
+        .min()
+        .map_or(1, u64::from);
+    let wanted = RING_ENTRIES_PER_LIGHTEST_HOST
+        .saturating_mul(total)
+        .div_ceil(lightest);
+    wanted.clamp(RING_SIZE_FLOOR, RING_SIZE_LIMIT)
+}
+
+/// Default Maglev table size for `hosts` hosts: 65537, or the smallest prime ≥ 100 × hosts.
+#[must_use]
+pub fn default_maglev_table_size(hosts: usize) -> u64 {
+    let wanted = (hosts as u64).saturating_mul(MAGLEV_ENTRIES_PER_HOST);
+    if wanted <= MAGLEV_DEFAULT_TABLE_SIZE {
+        return MAGLEV_DEFAULT_TABLE_SIZE;
+    }
+    (wanted..=MAGLEV_MAX_TABLE_SIZE)
+        .find(|n| is_prime(*n))
+        .unwrap_or(MAGLEV_MAX_TABLE_SIZE)
+}
+
+/// Whether `n` is prime (trial division; table sizes are at most a few million).
+#[must_use]
+pub fn is_prime(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    if n % 2 == 0 {
+        return n == 2;
+    }
+    let mut divisor = 3;
+    while divisor * divisor <= n {
+        if n % divisor == 0 {
+            return false;
+        }
+        divisor += 2;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primes() {
+        assert!(is_prime(2) && is_prime(65537) && is_prime(MAGLEV_MAX_TABLE_SIZE));
+        assert!(!is_prime(0) && !is_prime(1) && !is_prime(65536) && !is_prime(65535));
+    }
+
+    #[test]
+    fn ring_size_gives_lightest_host_2048_entries() {
+        assert_eq!(default_minimum_ring_size(&[1, 1, 1]), 6144);
+        assert_eq!(default_minimum_ring_size(&[1, 2]), 6144);
+        assert_eq!(default_minimum_ring_size(&[]), RING_SIZE_FLOOR);
+        assert_eq!(default_minimum_ring_size(&[1; 10_000]), RING_SIZE_LIMIT);
+    }
+
+    #[test]
+    fn maglev_table_grows_with_hosts() {
+        assert_eq!(default_maglev_table_size(3), 65537);
+        assert_eq!(default_maglev_table_size(655), 65537);
+        let big = default_maglev_table_size(1000);
+        assert!(big >= 100_000 && is_prime(big));
+        assert_eq!(default_maglev_table_size(1_000_000), MAGLEV_MAX_TABLE_SIZE);
+    }
+}

@@ -1,0 +1,184 @@
+//! Counters exported at `/metrics` in the Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::ads::Event;
+use crate::snapshot::ResourceType;
+
+/// The agent's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pushes: [AtomicU64; 5],
+    acks: [AtomicU64; 5],
+    nacks: [AtomicU64; 5],
+    stale_nonces: AtomicU64,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+}
+
+/// Values that are read at render time rather than counted.
+#[derive(Clone, Debug, Default)]
+pub struct Gauges {
+    /// Version of the snapshot being served.
+    pub snapshot_version: String,
+    /// Nodes with an open stream.
+    pub connected_nodes: usize,
+    /// Whether a valid configuration is loaded.
+    pub config_loaded: bool,
+}
+
+fn slot(resource_type: ResourceType) -> usize {
+    ResourceType::ALL
+        .iter()
+        .position(|t| *t == resource_type)
+        .unwrap_or(0)
+}
+
+impl Metrics {
+    /// Count a stream event.
+    pub fn record(&self, event: &Event) {
+        match event {
+            Event::Sent { resource_type, .. } => {
+                self.pushes[slot(*resource_type)].fetch_add(1, Ordering::Relaxed)
+            }
+            Event::Ack { resource_type, .. } => {
+                self.acks[slot(*resource_type)].fetch_add(1, Ordering::Relaxed)
+            }
+            Event::Nack { resource_type, .. } => {
+                self.nacks[slot(*resource_type)].fetch_add(1, Ordering::Relaxed)
+            }
+            Event::StaleNonce { .. } => self.stale_nonces.fetch_add(1, Ordering::Relaxed),
+            Event::Node { .. } | Event::UnknownType { .. } => 0,
+        };
+    }
+
+    /// Count a configuration change that was applied.
+    pub fn reload_applied(&self) {
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a configuration change that was rejected.
+    pub fn reload_failed(&self) {
+        self.reload_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many configuration changes were rejected.
+    #[must_use]
+    pub fn reload_failures(&self) -> u64 {
+        self.reload_failures.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition.
+    #[must_use]
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::new();
+        let per_type = |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 5]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for resource_type in ResourceType::ALL {
+                let value = values[slot(resource_type)].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "{name}{{type=\"{}\"}} {value}",
+                    resource_type.short_name()
+                );
+            }
+        };
+        per_type(
+            &mut out,
+            "xds_pushes_total",
+            "xDS responses sent.",
+            &self.pushes,
+        );
+        per_type(
+            &mut out,
+            "xds_acks_total",
+            "xDS responses ACKed by Envoy.",
+            &self.acks,
+        );
+        per_type(
+            &mut out,
+            "xds_nacks_total",
+            "xDS responses NACKed by Envoy.",
+            &self.nacks,
+        );
+        let scalar = |out: &mut String, name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        scalar(
+            &mut out,
+            "xds_stale_nonces_total",
+            "counter",
+            "Requests with a stale response nonce (ignored).",
+            self.stale_nonces.load(Ordering::Relaxed),
+        );
+        scalar(
+            &mut out,
+            "xds_connected_nodes",
+            "gauge",
+            "Envoy nodes with an open ADS stream.",
+            gauges.connected_nodes as u64,
+        );
+        scalar(
+            &mut out,
+            "xds_config_reloads_total",
+            "counter",
+            "Configuration changes applied.",
+            self.reloads.load(Ordering::Relaxed),
+        );
+        scalar(
+            &mut out,
+            "xds_config_reload_failures_total",
+            "counter",
+            "Configuration changes rejected (the last good snapshot kept serving).",
+            self.reload_failures.load(Ordering::Relaxed),
+        );
+        scalar(
+            &mut out,
+            "xds_config_loaded",
+            "gauge",
+            "1 when a valid configuration is loaded.",
+            u64::from(gauges.config_loaded),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP xds_snapshot_info The snapshot being served (version label).\n# TYPE xds_snapshot_info gauge\nxds_snapshot_info{{version=\"{}\"}} 1",
+            gauges.snapshot_version
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_per_type_and_gauges() {
+        let metrics = Metrics::default();
+        metrics.record(&Event::Nack {
+            resource_type: ResourceType::ExtensionConfig,
+            version: "v".into(),
+            message: "m".into(),
+        });
+        metrics.record(&Event::Ack {
+            resource_type: ResourceType::Cluster,
+            version: "v".into(),
+        });
+        metrics.reload_failed();
+        let text = metrics.render(&Gauges {
+            snapshot_version: "abc".into(),
+            connected_nodes: 2,
+            config_loaded: true,
+        });
+        assert!(text.contains("xds_nacks_total{type=\"ecds\"} 1\n"));
+        assert!(text.contains("xds_acks_total{type=\"cds\"} 1\n"));
+        assert!(text.contains("xds_acks_total{type=\"lds\"} 0\n"));
+        assert!(text.contains("xds_config_reload_failures_total 1\n"));
+        assert!(text.contains("xds_connected_nodes 2\n"));
+        assert!(text.contains("xds_snapshot_info{version=\"abc\"} 1"));
+    }
+}

@@ -1,0 +1,233 @@
+//! The validated model: what the agent serves, independent of where it came from (the agent's
+//! YAML, or Istio objects). Every value here is valid; [`build`] is the only way in from raw YAML.
+//!
+//! The types are public so that other front ends (Istio DestinationRule / ServiceEntry /
+//! WorkloadEntry) can build them directly.
+
+mod build;
+mod duration;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use affinity_core::config::FilterConfig;
+
+pub use build::{Issue, RawDocument, build};
+pub use duration::parse_duration;
+
+/// Everything the agent serves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentConfig {
+    /// Listeners, in configuration order.
+    pub listeners: Vec<Listener>,
+    /// Services, in configuration order; names are unique.
+    pub services: Vec<Service>,
+    /// The affinity filter's code; present whenever a service has `affinity`.
+    pub filter: Option<WasmFilter>,
+}
+
+/// An Envoy listener with one HTTP connection manager and its routes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// Unique name; also the name of its RDS route configuration.
+    pub name: String,
+    /// Address to bind.
+    pub address: SocketAddr,
+    /// Routes, first match wins; at least one.
+    pub routes: Vec<Route>,
+}
+
+/// A prefix route to a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Path prefix, starting with `/`.
+    pub prefix: String,
+    /// Name of an existing [`Service`].
+    pub service: String,
+    /// Whole-request timeout; `None` keeps Envoy's default (15 s).
+    pub timeout: Option<Duration>,
+}
+
+/// An upstream service: one Envoy cluster with a consistent-hash load balancer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Service {
+    /// Unique name; the Envoy cluster, EDS and ECDS resources are named after it.
+    pub name: String,
+    /// At least one endpoint.
+    pub endpoints: Vec<Endpoint>,
+    /// The affinity filter's configuration for requests routed to this service; `None` runs no
+    /// filter (requests without `x-affinity-key` are then spread by Envoy's random fallback).
+    pub affinity: Option<FilterConfig>,
+    /// Ring hash or Maglev, and bounded load.
+    pub load_balancer: LoadBalancer,
+    /// Active HTTP health checking.
+    pub health_check: Option<HealthCheck>,
+    /// Passive health checking.
+    pub outlier_detection: Option<OutlierDetection>,
+    /// Retry policy of the routes to this service.
+    pub retries: Option<RetryPolicy>,
+    /// Upstream TCP connect timeout.
+    pub connect_timeout: Duration,
+}
+
+impl Service {
+    /// Whether any endpoint is a DNS name (the cluster then uses Envoy's STRICT_DNS discovery
+    /// instead of EDS).
+    #[must_use]
+    pub fn uses_dns(&self) -> bool {
+        self.endpoints
+            .iter()
+            .any(|e| matches!(e.address, EndpointAddress::Dns { .. }))
+    }
+}
+
+/// One backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// IP or DNS address.
+    pub address: EndpointAddress,
+    /// Relative weight (≥ 1).
+    pub weight: u32,
+    /// Identity on the ring / table instead of the address (Envoy `envoy.lb` metadata `hash_key`).
+    pub hash_key: Option<String>,
+}
+
+/// An endpoint address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EndpointAddress {
+    /// A literal IP address and port.
+    Ip(SocketAddr),
+    /// A DNS name Envoy resolves (STRICT_DNS) and a port.
+    Dns {
+        /// The DNS name.
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl std::fmt::Display for EndpointAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ip(address) => write!(f, "{address}"),
+            Self::Dns { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// The consistent-hash load balancer of a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadBalancer {
+    /// Ring hash or Maglev.
+    pub algorithm: HashAlgorithm,
+    /// Bounded load: no host takes more than this percentage of the mean load (≥ 100).
+    pub hash_balance_factor: Option<u32>,
+}
+
+/// The consistent-hash algorithm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    /// Ketama ring hash.
+    RingHash(RingHash),
+    /// Maglev lookup table.
+    Maglev(Maglev),
+}
+
+/// Ring hash settings; `None` sizes are chosen by [`crate::lb_defaults`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RingHash {
+    /// Minimum ring entries (1 ..= 8388608).
+    pub minimum_ring_size: Option<u64>,
+    /// Maximum ring entries (1 ..= 8388608, ≥ minimum).
+    pub maximum_ring_size: Option<u64>,
+    /// Hash of the ring entries.
+    pub hash_function: HashFunction,
+}
+
+/// Maglev settings; a `None` table size is chosen by [`crate::lb_defaults`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Maglev {
+    /// Lookup table size: a prime ≤ 5000011.
+    pub table_size: Option<u64>,
+}
+
+/// The ring's hash function.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashFunction {
+    /// xxHash64.
+    #[default]
+    XxHash,
+    /// MurmurHash2.
+    MurmurHash2,
+}
+
+/// Active HTTP health checking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Path to GET; 200 is healthy.
+    pub path: String,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time to wait for a response.
+    pub timeout: Duration,
+    /// Failed checks before a host is marked unhealthy.
+    pub unhealthy_threshold: u32,
+    /// Passed checks before a host is healthy again.
+    pub healthy_threshold: u32,
+}
+
+/// Passive health checking (Envoy outlier detection).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutlierDetection {
+    /// Consecutive 5xx responses that eject a host.
+    pub consecutive_5xx: u32,
+    /// Time between ejection sweeps.
+    pub interval: Duration,
+    /// Base ejection time.
+    pub base_ejection_time: Duration,
+    /// Upper bound of ejected hosts, in percent.
+    pub max_ejection_percent: u32,
+}
+
+/// Route retry policy. Retries avoid the hosts already tried (Envoy's previous-hosts predicate),
+/// so a failed host's keys move on instead of retrying the same ring position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub attempts: u32,
+    /// Envoy `retry_on` conditions (`connect-failure`, `reset`, `5xx`, ...).
+    pub conditions: Vec<String>,
+    /// HTTP status codes that are retried (`retriable-status-codes`).
+    pub status_codes: Vec<u32>,
+    /// Timeout of each attempt.
+    pub per_try_timeout: Option<Duration>,
+}
+
+/// How Envoy gets the affinity filter's code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WasmFilter {
+    /// Where the code is.
+    pub code: WasmCode,
+    /// Let requests through when the filter fails (otherwise they fail closed).
+    pub fail_open: bool,
+}
+
+/// The filter's code source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WasmCode {
+    /// A file on Envoy's host.
+    Local {
+        /// Absolute path of the `.wasm`.
+        filename: PathBuf,
+    },
+    /// Served by the agent's admin HTTP server; Envoy downloads it and checks the sha256.
+    Remote {
+        /// The file the agent reads and serves.
+        file: PathBuf,
+        /// Lowercase hex sha256 of the file's content.
+        sha256: String,
+        /// The agent's admin HTTP address as Envoy reaches it; `None` uses the `--admin` address.
+        agent_address: Option<SocketAddr>,
+    },
+}

@@ -1,0 +1,121 @@
+//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `/debug/snapshot`, `/debug/nodes`, and the
+//! filter's `.wasm` at `/wasm/<sha256>.wasm` for `filter.delivery: remote`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::snapshot::ResourceType;
+use crate::state::AgentState;
+
+/// The admin router.
+pub fn router(state: Arc<AgentState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/debug/snapshot", get(debug_snapshot))
+        .route("/debug/nodes", get(debug_nodes))
+        .route("/wasm/{file}", get(wasm))
+        .with_state(state)
+}
+
+/// Serve the admin API on `listener` until `shutdown` turns true.
+///
+/// # Errors
+/// The I/O error that stopped the server.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AgentState>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+}
+
+async fn readyz(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
+    // The agent only starts serving once a valid configuration is loaded, and reloads never
+    // unpublish it; readiness is "a snapshot is being served".
+    let version = state.current().snapshot.version.clone();
+    (StatusCode::OK, format!("ready: snapshot {version}\n"))
+}
+
+async fn metrics(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&state.gauges()),
+    )
+}
+
+#[derive(Serialize)]
+struct SnapshotView {
+    version: String,
+    config_hash: String,
+    wasm_sha256: Option<String>,
+    types: BTreeMap<&'static str, TypeView>,
+}
+
+#[derive(Serialize)]
+struct TypeView {
+    type_url: &'static str,
+    version: String,
+    resources: BTreeMap<String, String>,
+}
+
+async fn debug_snapshot(State(state): State<Arc<AgentState>>) -> Json<SnapshotView> {
+    let published = state.current();
+    let types = ResourceType::ALL
+        .into_iter()
+        .map(|t| {
+            let of_type = published.snapshot.of(t);
+            let resources = of_type
+                .resources
+                .values()
+                .map(|r| (r.name.clone(), r.version.clone()))
+                .collect();
+            (
+                t.short_name(),
+                TypeView {
+                    type_url: t.type_url(),
+                    version: of_type.version,
+                    resources,
+                },
+            )
+        })
+        .collect();
+    Json(SnapshotView {
+        version: published.snapshot.version.clone(),
+        config_hash: published.config_hash.clone(),
+        wasm_sha256: published.wasm.as_ref().map(|w| w.sha256.clone()),
+        types,
+    })
+}
+
+async fn debug_nodes(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
+    Json(state.nodes.all())
+}
+
+async fn wasm(
+    State(state): State<Arc<AgentState>>,
+    Path(file): Path<String>,
+) -> axum::response::Response {
+    let published = state.current();
+    match &published.wasm {
+        Some(artifact) if file == format!("{}.wasm", artifact.sha256) => (
+            [(header::CONTENT_TYPE, "application/wasm")],
+            artifact.bytes.to_vec(),
+        )
+            .into_response(),
+        _ => (StatusCode::NOT_FOUND, "no such module\n").into_response(),
+    }
+}

@@ -1,0 +1,248 @@
+//! tonic ADS service: moves bytes between Envoy and one [`crate::ads`] state machine per stream
+//! (spawned task + mpsc + `ReceiverStream`), records events, and ends streams on shutdown.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use futures_util::Stream;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::ads::delta::DeltaStream;
+use crate::ads::sotw::SotwStream;
+use crate::ads::{Event, Step};
+use crate::snapshot::Snapshot;
+use crate::state::AgentState;
+
+/// Responses buffered per stream before the state machine waits for Envoy to read.
+const STREAM_BUFFER: usize = 16;
+
+/// A per-stream ADS protocol state machine.
+trait Machine: Send + 'static {
+    type Request: Send + 'static;
+    type Response: Send + 'static;
+    const PROTOCOL: &'static str;
+    fn on_request(&mut self, request: &Self::Request, snapshot: &Snapshot) -> Step<Self::Response>;
+    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Step<Self::Response>;
+}
+
+impl Machine for SotwStream {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+    const PROTOCOL: &'static str = "sotw";
+    fn on_request(
+        &mut self,
+        request: &DiscoveryRequest,
+        snapshot: &Snapshot,
+    ) -> Step<DiscoveryResponse> {
+        SotwStream::on_request(self, request, snapshot)
+    }
+    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Step<DiscoveryResponse> {
+        SotwStream::on_snapshot(self, snapshot)
+    }
+}
+
+impl Machine for DeltaStream {
+    type Request = DeltaDiscoveryRequest;
+    type Response = DeltaDiscoveryResponse;
+    const PROTOCOL: &'static str = "delta";
+    fn on_request(
+        &mut self,
+        request: &DeltaDiscoveryRequest,
+        snapshot: &Snapshot,
+    ) -> Step<DeltaDiscoveryResponse> {
+        DeltaStream::on_request(self, request, snapshot)
+    }
+    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Step<DeltaDiscoveryResponse> {
+        DeltaStream::on_snapshot(self, snapshot)
+    }
+}
+
+/// The ADS gRPC service.
+#[derive(Clone, Debug)]
+pub struct AdsService {
+    state: Arc<AgentState>,
+    shutdown: watch::Receiver<bool>,
+}
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+impl AdsService {
+    /// A service serving `state`'s snapshots until `shutdown` turns true.
+    #[must_use]
+    pub fn new(state: Arc<AgentState>, shutdown: watch::Receiver<bool>) -> Self {
+        Self { state, shutdown }
+    }
+
+    fn spawn<M: Machine>(
+        &self,
+        mut machine: M,
+        mut inbound: Streaming<M::Request>,
+    ) -> ResponseStream<M::Response>
+    where
+        M::Request: prost::Message + Default,
+    {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let state = self.state.clone();
+        let mut snapshots = state.subscribe();
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut session = Session {
+                state: &state,
+                node: None,
+                protocol: M::PROTOCOL,
+            };
+            loop {
+                let step = tokio::select! {
+                    message = inbound.message() => match message {
+                        Ok(Some(request)) => {
+                            let published = snapshots.borrow_and_update().clone();
+                            machine.on_request(&request, &published.snapshot)
+                        }
+                        Ok(None) => break,
+                        Err(status) => {
+                            tracing::debug!(node = ?session.node, %status, "ADS stream error");
+                            break;
+                        }
+                    },
+                    changed = snapshots.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        let published = snapshots.borrow_and_update().clone();
+                        machine.on_snapshot(&published.snapshot)
+                    }
+                    _ = shutdown.changed() => break,
+                };
+                session.record(&step.events);
+                for response in step.responses {
+                    if tx.send(Ok(response)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            session.close();
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+}
+
+/// Bookkeeping of one stream: registry, metrics, logs.
+struct Session<'a> {
+    state: &'a AgentState,
+    node: Option<String>,
+    protocol: &'static str,
+}
+
+impl Session<'_> {
+    fn record(&mut self, events: &[Event]) {
+        for event in events {
+            self.state.metrics.record(event);
+            if let Event::Node { id } = event {
+                tracing::info!(node = %id, protocol = self.protocol, "Envoy connected");
+                self.state.nodes.connect(id, self.protocol);
+                self.node = Some(id.clone());
+                continue;
+            }
+            let node = self.node.as_deref().unwrap_or("<unidentified>");
+            match event {
+                Event::Nack {
+                    resource_type,
+                    version,
+                    message,
+                } => {
+                    tracing::warn!(%node, %resource_type, %version, error = %message, "Envoy rejected (NACK)");
+                }
+                Event::Ack {
+                    resource_type,
+                    version,
+                } => tracing::debug!(%node, %resource_type, %version, "ACK"),
+                Event::Sent {
+                    resource_type,
+                    version,
+                    resources,
+                } => {
+                    tracing::debug!(%node, %resource_type, %version, resources, "sent");
+                }
+                Event::StaleNonce {
+                    resource_type,
+                    nonce,
+                } => tracing::debug!(%node, %resource_type, %nonce, "stale nonce ignored"),
+                Event::UnknownType { type_url } => {
+                    tracing::warn!(%node, %type_url, "request for an unserved type ignored")
+                }
+                Event::Node { .. } => {}
+            }
+            if self.node.is_some() {
+                self.state.nodes.record(node, event);
+            }
+        }
+    }
+
+    fn close(&self) {
+        if let Some(node) = &self.node {
+            tracing::info!(%node, protocol = self.protocol, "Envoy disconnected");
+            self.state.nodes.disconnect(node);
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsService {
+    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
+    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        Ok(Response::new(
+            self.spawn(SotwStream::new(), request.into_inner()),
+        ))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        Ok(Response::new(
+            self.spawn(DeltaStream::new(), request.into_inner()),
+        ))
+    }
+}
+
+/// Serve ADS on `listener` until `shutdown` turns true.
+///
+/// # Errors
+/// The transport error that stopped the server.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AgentState>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), tonic::transport::Error> {
+    let service = AdsService::new(state, shutdown.clone());
+    let mut until = shutdown;
+    tonic::transport::Server::builder()
+        .add_service(AggregatedDiscoveryServiceServer::new(service))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                let _ = until.wait_for(|stop| *stop).await;
+            },
+        )
+        .await
+}
+
+/// The address a listener is bound to, for logs.
+#[must_use]
+pub fn local_address(listener: &tokio::net::TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}

@@ -1,0 +1,120 @@
+//! What the running agent shares between its servers: the published snapshot, the node
+//! registry and the metrics.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::config::{LoadedConfig, hex};
+use crate::metrics::{Gauges, Metrics};
+use crate::model::WasmCode;
+use crate::nodes::NodeRegistry;
+use crate::snapshot::Snapshot;
+use crate::translate::{TranslateOptions, translate};
+
+/// The `.wasm` the agent serves for `filter.delivery: remote`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WasmArtifact {
+    /// Lowercase hex sha256 of `bytes`.
+    pub sha256: String,
+    /// The module.
+    pub bytes: Arc<[u8]>,
+}
+
+/// A configuration turned into a servable snapshot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Published {
+    /// The resources.
+    pub snapshot: Snapshot,
+    /// The `.wasm` served over HTTP, if any.
+    pub wasm: Option<WasmArtifact>,
+    /// Content hash of the configuration files.
+    pub config_hash: String,
+}
+
+/// Translate, check and version a loaded configuration.
+///
+/// # Errors
+/// A sentence per problem: inconsistencies, or an unreadable / changed `.wasm`.
+pub fn publish(
+    loaded: &LoadedConfig,
+    options: &TranslateOptions,
+) -> Result<Published, Vec<String>> {
+    let resources = translate(&loaded.config, options);
+    let snapshot = Snapshot::new(&resources)
+        .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let wasm = match loaded.config.filter.as_ref().map(|f| &f.code) {
+        Some(WasmCode::Remote { file, sha256, .. }) => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| vec![format!("cannot read {}: {e}", file.display())])?;
+            let actual = hex(&Sha256::digest(&bytes));
+            if actual != *sha256 {
+                return Err(vec![format!(
+                    "{} changed while loading; will retry",
+                    file.display()
+                )]);
+            }
+            Some(WasmArtifact {
+                sha256: actual,
+                bytes: bytes.into(),
+            })
+        }
+        _ => None,
+    };
+    Ok(Published {
+        snapshot,
+        wasm,
+        config_hash: loaded.content_hash.clone(),
+    })
+}
+
+/// Shared state of a running agent.
+#[derive(Debug)]
+pub struct AgentState {
+    published: watch::Sender<Arc<Published>>,
+    /// Envoy nodes.
+    pub nodes: NodeRegistry,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+impl AgentState {
+    /// State serving `initial`.
+    #[must_use]
+    pub fn new(initial: Published) -> Arc<Self> {
+        let (published, _) = watch::channel(Arc::new(initial));
+        Arc::new(Self {
+            published,
+            nodes: NodeRegistry::default(),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// The snapshot being served.
+    #[must_use]
+    pub fn current(&self) -> Arc<Published> {
+        self.published.borrow().clone()
+    }
+
+    /// Serve `next` from now on (atomically: each stream sees either the old or the new one).
+    pub fn replace(&self, next: Published) {
+        self.published.send_replace(Arc::new(next));
+    }
+
+    /// A receiver notified of every replacement.
+    #[must_use]
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
+        self.published.subscribe()
+    }
+
+    /// The gauges for `/metrics`.
+    #[must_use]
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            snapshot_version: self.current().snapshot.version.clone(),
+            connected_nodes: self.nodes.connected(),
+            config_loaded: true,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Cluster: consistent-hash load balancing (typed `load_balancing_policy`), health checks,
+//! outlier detection; endpoints over EDS, or inline with STRICT_DNS when any is a DNS name.
+
+use envoy_types::pb::envoy::config::cluster::v3::cluster::{
+    ClusterDiscoveryType, DiscoveryType, EdsClusterConfig,
+};
+use envoy_types::pb::envoy::config::cluster::v3::load_balancing_policy::Policy;
+use envoy_types::pb::envoy::config::cluster::v3::{Cluster, LoadBalancingPolicy, OutlierDetection};
+use envoy_types::pb::envoy::config::core::v3::health_check::{HealthChecker, HttpHealthCheck};
+use envoy_types::pb::envoy::config::core::v3::{HealthCheck, TypedExtensionConfig};
+use envoy_types::pb::envoy::extensions::load_balancing_policies::common::v3::ConsistentHashingLbConfig;
+use envoy_types::pb::envoy::extensions::load_balancing_policies::maglev::v3::Maglev;
+use envoy_types::pb::envoy::extensions::load_balancing_policies::ring_hash::v3::RingHash;
+use envoy_types::pb::envoy::extensions::load_balancing_policies::ring_hash::v3::ring_hash::HashFunction as ProtoHashFunction;
+use envoy_types::util::pack_any;
+
+use super::common::{ads_config_source, duration, u32_value, u64_value};
+use super::endpoint::load_assignment;
+use crate::lb_defaults::{EffectiveLoadBalancer, effective_load_balancer};
+use crate::model::{self, HashFunction, Service};
+
+/// The cluster `<service name>`.
+#[must_use]
+pub fn cluster(service: &Service) -> Cluster {
+    let (discovery, eds_cluster_config, inline_assignment) = if service.uses_dns() {
+        (
+            DiscoveryType::StrictDns,
+            None,
+            Some(load_assignment(service)),
+        )
+    } else {
+        let eds = EdsClusterConfig {
+            eds_config: Some(ads_config_source()),
+            service_name: service.name.clone(),
+        };
+        (DiscoveryType::Eds, Some(eds), None)
+    };
+    Cluster {
+        name: service.name.clone(),
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(discovery.into())),
+        eds_cluster_config,
+        load_assignment: inline_assignment,
+        connect_timeout: Some(duration(service.connect_timeout)),
+        load_balancing_policy: Some(load_balancing_policy(effective_load_balancer(service))),
+        health_checks: service.health_check.iter().map(health_check).collect(),
+        outlier_detection: service.outlier_detection.as_ref().map(outlier_detection),
+        ..Cluster::default()
+    }
+}
+
+/// The typed load-balancing policy (`envoy.load_balancing_policies.ring_hash` / `.maglev`).
+#[must_use]
+pub fn load_balancing_policy(settings: EffectiveLoadBalancer) -> LoadBalancingPolicy {
+    let consistent = |factor: Option<u32>| {
+        factor.map(|f| ConsistentHashingLbConfig {
+            hash_balance_factor: Some(u32_value(f)),
+            ..ConsistentHashingLbConfig::default()
+        })
+    };
+    let extension = match settings {
+        EffectiveLoadBalancer::RingHash {
+            minimum_ring_size,
+            maximum_ring_size,
+            hash_function,
+            hash_balance_factor,
+        } => {
+            let hash_function = match hash_function {
+                HashFunction::XxHash => ProtoHashFunction::XxHash,
+                HashFunction::MurmurHash2 => ProtoHashFunction::MurmurHash2,
+            };
+            TypedExtensionConfig {
+                name: "envoy.load_balancing_policies.ring_hash".to_owned(),
+                typed_config: Some(pack_any(RingHash {
+                    hash_function: hash_function.into(),
+                    minimum_ring_size: Some(u64_value(minimum_ring_size)),
+                    maximum_ring_size: Some(u64_value(maximum_ring_size)),
+                    consistent_hashing_lb_config: consistent(hash_balance_factor),
+                    ..RingHash::default()
+                })),
+            }
+        }
+        EffectiveLoadBalancer::Maglev {
+            table_size,
+            hash_balance_factor,
+        } => TypedExtensionConfig {
+            name: "envoy.load_balancing_policies.maglev".to_owned(),
+            typed_config: Some(pack_any(Maglev {
+                table_size: Some(u64_value(table_size)),
+                consistent_hashing_lb_config: consistent(hash_balance_factor),
+                ..Maglev::default()
+            })),
+        },
+    };
+    LoadBalancingPolicy {
+        policies: vec![Policy {
+            typed_extension_config: Some(extension),
+        }],
+    }
+}
+
+fn health_check(model: &model::HealthCheck) -> HealthCheck {
+    HealthCheck {
+        timeout: Some(duration(model.timeout)),
+        interval: Some(duration(model.interval)),
+        unhealthy_threshold: Some(u32_value(model.unhealthy_threshold)),
+        healthy_threshold: Some(u32_value(model.healthy_threshold)),
+        health_checker: Some(HealthChecker::HttpHealthCheck(HttpHealthCheck {
+            path: model.path.clone(),
+            ..HttpHealthCheck::default()
+        })),
+        ..HealthCheck::default()
+    }
+}
+
+fn outlier_detection(model: &model::OutlierDetection) -> OutlierDetection {
+    OutlierDetection {
+        consecutive_5xx: Some(u32_value(model.consecutive_5xx)),
+        interval: Some(duration(model.interval)),
+        base_ejection_time: Some(duration(model.base_ejection_time)),
+        max_ejection_percent: Some(u32_value(model.max_ejection_percent)),
+        ..OutlierDetection::default()
+    }
+}

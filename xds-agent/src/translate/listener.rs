@@ -1,0 +1,72 @@
+//! Listener: one HTTP connection manager with RDS, one affinity filter per service (ECDS), router.
+
+use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType as NetworkConfigType;
+use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener};
+use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::RouteSpecifier;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_filter::ConfigType;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpConnectionManager, HttpFilter, Rds,
+};
+use envoy_types::pb::envoy::config::core::v3::ExtensionConfigSource;
+use envoy_types::util::pack_any;
+
+use super::common::{ads_config_source, ip_address};
+use super::filter::{WASM_FILTER_TYPE_URL, filter_name};
+use crate::model::{self, Service};
+
+/// The listener `model`: HCM with RDS route configuration `<listener name>`.
+#[must_use]
+pub fn listener(model: &model::Listener, services: &[Service]) -> Listener {
+    let mut http_filters = Vec::new();
+    let mut seen = Vec::new();
+    for route in &model.routes {
+        let has_affinity = services
+            .iter()
+            .any(|s| s.name == route.service && s.affinity.is_some());
+        if has_affinity && !seen.contains(&route.service) {
+            seen.push(route.service.clone());
+            http_filters.push(affinity_filter(&route.service));
+        }
+    }
+    http_filters.push(HttpFilter {
+        name: "envoy.filters.http.router".to_owned(),
+        config_type: Some(ConfigType::TypedConfig(pack_any(Router::default()))),
+        ..HttpFilter::default()
+    });
+    let hcm = HttpConnectionManager {
+        stat_prefix: model.name.clone(),
+        route_specifier: Some(RouteSpecifier::Rds(Rds {
+            config_source: Some(ads_config_source()),
+            route_config_name: model.name.clone(),
+        })),
+        http_filters,
+        ..HttpConnectionManager::default()
+    };
+    Listener {
+        name: model.name.clone(),
+        address: Some(ip_address(model.address)),
+        filter_chains: vec![FilterChain {
+            filters: vec![Filter {
+                name: "envoy.filters.network.http_connection_manager".to_owned(),
+                config_type: Some(NetworkConfigType::TypedConfig(pack_any(hcm))),
+            }],
+            ..FilterChain::default()
+        }],
+        ..Listener::default()
+    }
+}
+
+/// The service's affinity filter: configured over ECDS, disabled unless a route enables it.
+fn affinity_filter(service: &str) -> HttpFilter {
+    HttpFilter {
+        name: filter_name(service),
+        disabled: true,
+        config_type: Some(ConfigType::ConfigDiscovery(ExtensionConfigSource {
+            config_source: Some(ads_config_source()),
+            type_urls: vec![WASM_FILTER_TYPE_URL.to_owned()],
+            ..ExtensionConfigSource::default()
+        })),
+        ..HttpFilter::default()
+    }
+}

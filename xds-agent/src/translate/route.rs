@@ -1,0 +1,111 @@
+//! Route configuration: prefix routes hashing the affinity filter's output header.
+
+use std::collections::HashMap;
+
+use envoy_types::pb::envoy::config::route::v3::retry_policy::RetryHostPredicate;
+use envoy_types::pb::envoy::config::route::v3::retry_policy::retry_host_predicate::ConfigType as PredicateConfigType;
+use envoy_types::pb::envoy::config::route::v3::route::Action;
+use envoy_types::pb::envoy::config::route::v3::route_action::hash_policy::{
+    Header, PolicySpecifier,
+};
+use envoy_types::pb::envoy::config::route::v3::route_action::{ClusterSpecifier, HashPolicy};
+use envoy_types::pb::envoy::config::route::v3::route_match::PathSpecifier;
+use envoy_types::pb::envoy::config::route::v3::{
+    FilterConfig, RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
+};
+use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
+use envoy_types::util::pack_any;
+
+use super::common::{duration, u32_value};
+use super::filter::filter_name;
+use crate::model::{self, Service};
+
+/// The header the route hashes when a service has no affinity block.
+const DEFAULT_HASH_HEADER: &str = affinity_core::config::DEFAULT_OUTPUT_HEADER;
+
+/// The route configuration `<listener name>` for `listener`: one virtual host matching every
+/// domain, one route per configured route.
+#[must_use]
+pub fn route_configuration(listener: &model::Listener, services: &[Service]) -> RouteConfiguration {
+    let routes = listener
+        .routes
+        .iter()
+        .filter_map(|route| {
+            services
+                .iter()
+                .find(|s| s.name == route.service)
+                .map(|s| self::route(route, s))
+        })
+        .collect();
+    RouteConfiguration {
+        name: listener.name.clone(),
+        virtual_hosts: vec![VirtualHost {
+            name: listener.name.clone(),
+            domains: vec!["*".to_owned()],
+            routes,
+            ..VirtualHost::default()
+        }],
+        ..RouteConfiguration::default()
+    }
+}
+
+fn route(route: &model::Route, service: &Service) -> Route {
+    let header_name = service.affinity.as_ref().map_or_else(
+        || DEFAULT_HASH_HEADER.to_owned(),
+        |affinity| affinity.output_header.clone(),
+    );
+    let action = RouteAction {
+        cluster_specifier: Some(ClusterSpecifier::Cluster(service.name.clone())),
+        hash_policy: vec![HashPolicy {
+            policy_specifier: Some(PolicySpecifier::Header(Header {
+                header_name,
+                ..Header::default()
+            })),
+            terminal: false,
+        }],
+        timeout: route.timeout.map(duration),
+        retry_policy: service.retries.as_ref().map(retry_policy),
+        ..RouteAction::default()
+    };
+    let mut typed_per_filter_config = HashMap::new();
+    if service.affinity.is_some() {
+        // Enables this service's affinity filter (disabled by default in the HCM) on this route only.
+        typed_per_filter_config.insert(
+            filter_name(&service.name),
+            pack_any(FilterConfig::default()),
+        );
+    }
+    Route {
+        name: format!("{}{}", service.name, route.prefix),
+        r#match: Some(RouteMatch {
+            path_specifier: Some(PathSpecifier::Prefix(route.prefix.clone())),
+            ..RouteMatch::default()
+        }),
+        action: Some(Action::Route(action)),
+        typed_per_filter_config,
+        ..Route::default()
+    }
+}
+
+/// Retries that avoid the hosts already tried, so a failed host's keys land on the next host.
+fn retry_policy(policy: &model::RetryPolicy) -> RetryPolicy {
+    let mut conditions = policy.conditions.clone();
+    if !policy.status_codes.is_empty() && !conditions.iter().any(|c| c == "retriable-status-codes")
+    {
+        conditions.push("retriable-status-codes".to_owned());
+    }
+    RetryPolicy {
+        retry_on: conditions.join(","),
+        num_retries: Some(u32_value(policy.attempts)),
+        per_try_timeout: policy.per_try_timeout.map(duration),
+        retriable_status_codes: policy.status_codes.clone(),
+        retry_host_predicate: vec![RetryHostPredicate {
+            name: "envoy.retry_host_predicates.previous_hosts".to_owned(),
+            config_type: Some(PredicateConfigType::TypedConfig(pack_any(
+                PreviousHostsPredicate::default(),
+            ))),
+        }],
+        host_selection_retry_max_attempts: 5,
+        ..RetryPolicy::default()
+    }
+}
