@@ -272,22 +272,3 @@ pub fn received_keys(body: &str) -> Vec<String> {
         .filter(|item| !item.is_empty())
         .collect()
 }
-
-/// The sum of the agent's metric samples whose name contains every one of `parts` (e.g. `["reload", "fail"]`),
-/// 0 when there is none.
-pub fn agent_metric(agent: &Agent, parts: &[&str]) -> f64 {
-    agent
-        .metrics()
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let name_end = line.find(['{', ' '])?;
-            let name = &line[..name_end];
-            if !parts.iter().all(|part| name.contains(part)) {
-                return None;
-            }
-            let value = line.rsplit_once('}').map_or(&line[name_end..], |(_, v)| v);
-            value.split_whitespace().next()?.parse::<f64>().ok()
-        })
-        .sum()
-}
