@@ -1,5 +1,5 @@
 //! Deriving the affinity key: the first source present wins; values are trimmed, empty counts as
-//! missing, `lowercase` folds case.
+//! missing, `lowercase` folds ASCII letters to lower case.
 //!
 //! A composite key's value joins its parts' values, each written as `<kind>:<byte length>:<value>`,
 //! separated by `|` — e.g. `x-tenant: acme` and `x-user: bob` give `header:4:acme|header:3:bob`.
@@ -131,18 +131,19 @@ pub fn composite_part(kind: SourceKind, value: &[u8]) -> Vec<u8> {
     part
 }
 
-/// Trims surrounding whitespace; empty is missing; folds case when asked (Unicode rules for UTF-8,
-/// ASCII rules for other bytes).
+/// Trims surrounding whitespace; empty is missing; folds ASCII letters to lower case when asked.
+///
+/// Case folding is ASCII-only on purpose: it is stable across Rust and Unicode versions and the
+/// same in every language, so a filter upgrade never moves a key, and other tools (the predictor,
+/// clients) can reproduce it exactly. Other bytes are kept as they are.
 pub fn normalise(value: &[u8], lowercase: bool) -> Option<Vec<u8>> {
     let value = value.trim_ascii();
     if value.is_empty() {
         return None;
     }
-    if !lowercase {
-        return Some(value.to_vec());
-    }
-    Some(match std::str::from_utf8(value) {
-        Ok(text) => text.to_lowercase().into_bytes(),
-        Err(_) => value.to_ascii_lowercase(),
+    Some(if lowercase {
+        value.to_ascii_lowercase()
+    } else {
+        value.to_vec()
     })
 }

@@ -230,8 +230,39 @@ fn schema_errors_name_the_field() {
             "",
             "trailing characters",
         ),
-        (r#"{"keys": [{"header": "a"}"#, "keys", "EOF"),
-        ("", "", "EOF"),
+        (r#"{"keys": [{"header": "a"}"#, "", "end of input"),
+        ("", "", "end of input"),
+        (
+            "{\"keys\": [{\"header\": \"a\", \"cookie\": \"b\"}]}",
+            "keys[0]",
+            "invalid value: an object with 2 fields",
+        ),
+        (
+            "{\"keys\": [{}]}",
+            "keys[0]",
+            "invalid value: an object with 0 fields",
+        ),
+        (
+            "{\"keys\": [{\"cookie\": \"s\"}], \"keys\": []}",
+            "",
+            "duplicate field `keys`",
+        ),
+        ("[]", "", "invalid type: an array, expected an object"),
+        (
+            "{\"keys\": [{\"cookie\": \"s\"}], \"maxKeyLength\": 1.5}",
+            "maxKeyLength",
+            "invalid type",
+        ),
+        (
+            "{\"keys\": [{\"cookie\": \"s\"}], \"lowercase\": null}",
+            "lowercase",
+            "invalid type: null, expected a boolean",
+        ),
+        (
+            "{\"keys\": [{\"cookie\": \"s\"}], \"onMissing\": {\"issueCookie\": {\"sameSite\": \"lax\"}}}",
+            "onMissing.issueCookie.sameSite",
+            "unknown variant `lax`",
+        ),
     ];
     for (json, path, message) in cases {
         let errors = parse_err(json);
@@ -363,4 +394,65 @@ fn pseudo_header_sources_and_reject_bounds_are_accepted() {
     .unwrap();
     FilterConfig::from_json(br#"{"keys": [{"cookie": "s"}], "maxKeyLength": 8192}"#).unwrap();
     FilterConfig::from_json(br#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {"ttl": "0s", "sameSite": "None", "secure": true}}}"#).unwrap();
+}
+
+/// The JSON reader the filter uses and the serde derives the YAML path uses must accept and refuse
+/// the same documents, and agree on every value.
+#[test]
+fn json_reader_agrees_with_serde() {
+    let valid = [
+        ISSUE_EXAMPLE,
+        r#"{"keys": [{"header": "x"}]}"#,
+        r#"{"keys": [{"sourceIp": {}}], "hash": "raw", "lowercase": true, "maxKeyLength": 8192}"#,
+        r#"{"keys": [{"sourceIp": {"trustedHops": 4294967295}}]}"#,
+        r#"{"keys": [{"composite": [{"cookie": "a"}, {"composite": [{"query": "b"}, {"header": ":authority"}]}]}]}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"passThrough": null}}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {}}}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": 503, "body": "caf\u00e9 \"x\"\n"}}}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {}}}"#,
+        r#"{"onMissing": {"issueCookie": {"name": "n", "ttl": "1.5s", "path": "/a", "httpOnly": false, "secure": true, "sameSite": "None"}}, "keys": [{"cookie": "s"}]}"#,
+        "\n{ \"keys\" :\t[ { \"query\" : \"u\\u0073er\" } ] }\r\n",
+    ];
+    for json in valid {
+        let ours = FilterConfig::from_json(json.as_bytes())
+            .unwrap_or_else(|errors| panic!("{json}: {errors}"));
+        let serde: FilterConfig =
+            serde_json::from_str(json).unwrap_or_else(|error| panic!("{json}: {error}"));
+        assert_eq!(ours, serde, "{json}");
+        let yaml: FilterConfig =
+            serde_saphyr::from_str(json).unwrap_or_else(|error| panic!("{json}: {error}"));
+        assert_eq!(ours, yaml, "{json} read as YAML");
+    }
+    let schema_errors = [
+        r#"{"keys": [{"header": "a"}], "extra": 1}"#,
+        r#"{"keys": [{"header": "a", "cookie": "b"}]}"#,
+        r#"{"keys": [{}]}"#,
+        r#"{"keys": [{"header": null}]}"#,
+        r#"{"keys": [{"sourceIp": {"trustedHops": 4294967296}}]}"#,
+        r#"{"keys": [{"sourceIp": {"trustedHops": 1.0}}]}"#,
+        r#"{"keys": [{"sourceIp": null}]}"#,
+        r#"{"keys": [{"composite": {}}]}"#,
+        r#"{"keys": [{"cookie": "s"}], "hash": "XXH64"}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": "reject"}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"passThrough": 1}}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": 65536}}}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": -1}}}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": null}}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {"httpOnly": "yes"}}}"#,
+        r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {}, "issueCookie": {}}}"#,
+        r#"{"keys": [{"cookie": "s"}], "lowercase": 1}"#,
+        r#"{"keys": [{"cookie": "s"}], "maxKeyLength": "256"}"#,
+        r#"{"keys": [{"cookie": "s"}], "outputHeader": ["x"]}"#,
+        r#""keys""#,
+    ];
+    for json in schema_errors {
+        assert!(
+            FilterConfig::from_json(json.as_bytes()).is_err(),
+            "accepted {json}"
+        );
+        assert!(
+            serde_json::from_str::<FilterConfig>(json).is_err(),
+            "serde accepted {json}"
+        );
+    }
 }

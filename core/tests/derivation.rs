@@ -141,10 +141,11 @@ fn values_are_trimmed_and_optionally_lowercased() {
         derive_key(&[header("x-user-id")], &request, true),
         key(SourceKind::Header, "alice@example.com")
     );
+    // ASCII folding only: stable across Unicode versions, so an upgrade never moves a key.
     let unicode = OwnedRequest::new().header("x-user-id", "ÉLODIE");
     assert_eq!(
         derive_key(&[header("x-user-id")], &unicode, true),
-        key(SourceKind::Header, "élodie")
+        key(SourceKind::Header, "Élodie")
     );
     let binary = OwnedRequest::new().header("x-user-id", b"AB\xff");
     assert_eq!(

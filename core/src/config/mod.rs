@@ -4,7 +4,9 @@
 //! Field names are binding (configs written today must keep working); every field except `keys`
 //! has a default, so `{"keys": [{"header": "x-user-id"}]}` is a complete config.
 
+mod decode;
 mod errors;
+mod json;
 mod ttl;
 mod validate;
 
@@ -25,7 +27,7 @@ pub struct FilterConfig {
     /// Key sources, tried in order; the first one present wins. Must not be empty.
     #[serde(default)]
     pub keys: Vec<KeySource>,
-    /// Fold the key to lower case before hashing (Unicode rules for UTF-8 values, ASCII otherwise).
+    /// Fold ASCII letters of the key to lower case before hashing (other bytes are kept as is).
     #[serde(default)]
     pub lowercase: bool,
     /// In `raw` mode, values longer than this many bytes are sent hashed instead (never truncated).
@@ -221,19 +223,12 @@ impl FilterConfig {
         }
     }
 
-    /// Parses JSON and validates it. A syntax or schema error (unknown field, wrong type) is
-    /// reported alone, with its path; semantic errors are all reported, each with its path.
+    /// Parses JSON and validates it. A syntax error (reported with its line and column) or a
+    /// schema error (unknown field, wrong type; reported with its path) stops parsing and is
+    /// reported alone; semantic errors are all reported, each with its path.
     pub fn from_json(bytes: &[u8]) -> Result<FilterConfig, ConfigErrors> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let config: FilterConfig =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-                let path = error.path().to_string();
-                let path = if path == "." { String::new() } else { path };
-                ConfigErrors::single(path, error.into_inner().to_string())
-            })?;
-        deserializer
-            .end()
-            .map_err(|error| ConfigErrors::single("", error.to_string()))?;
+        let document = json::parse(bytes).map_err(|message| ConfigErrors::single("", message))?;
+        let config = decode::filter_config(&document).map_err(|error| ConfigErrors(vec![error]))?;
         config.validate()?;
         Ok(config)
     }
