@@ -89,11 +89,7 @@ pub fn source_value(
     lowercase: bool,
 ) -> Option<Vec<u8>> {
     match source {
-        KeySource::Header(name) => {
-            let lower_name = name.to_ascii_lowercase();
-            let values = request.header_values(&lower_name);
-            normalise(values.first()?, lowercase)
-        }
+        KeySource::Header(name) => normalise(request.header_values(name).first()?, lowercase),
         KeySource::Cookie(name) => normalise(
             find_cookie(&request.header_values("cookie"), name)?,
             lowercase,

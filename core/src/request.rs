@@ -3,8 +3,9 @@
 
 /// A read-only view of one HTTP request.
 pub trait RequestView {
-    /// Every value of the request header `name` (given in lower case; match it case-insensitively),
-    /// in the order received. Values are raw bytes: they need not be UTF-8.
+    /// Every value of the request header `name` (match it ASCII-case-insensitively: names come
+    /// from the config as written), in the order received. Values are raw bytes: they need not be
+    /// UTF-8.
     fn header_values(&self, name: &str) -> Vec<&[u8]>;
 
     /// The downstream address as Envoy reports it in `source.address` (`10.1.2.3:5678`,

@@ -7,7 +7,7 @@ use proxy_wasm::types::MetricType;
 /// Counter ids, defined once per plugin configuration.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Metrics {
-    /// Keyed requests, by the kind of source used (indexed like [`SourceKind::ALL`]).
+    /// Keyed requests, by the kind of source used (indexed by [`source_index`]).
     by_source: [u32; 5],
     key_missing: u32,
     cookie_issued: u32,
@@ -16,15 +16,16 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    /// Defines every counter; `None` (with the failing name) if the host refuses one.
+    /// Defines every counter; the error names the counter the host refused.
     pub(crate) fn define() -> Result<Metrics, String> {
         let counter = |name: &str| {
             hostcalls::define_metric(MetricType::Counter, name)
                 .map_err(|status| format!("cannot define counter {name}: {status:?}"))
         };
         let mut by_source = [0; 5];
-        for (slot, kind) in by_source.iter_mut().zip(SourceKind::ALL) {
-            *slot = counter(&format!("affinity.requests.{}", metric_suffix(kind)))?;
+        for kind in SourceKind::ALL {
+            by_source[source_index(kind)] =
+                counter(&format!("affinity.requests.{}", metric_suffix(kind)))?;
         }
         Ok(Metrics {
             by_source,
@@ -57,6 +58,16 @@ impl Metrics {
 
     pub(crate) fn spoofed_header_removed(&self) {
         increment(self.spoofed_header_removed);
+    }
+}
+
+fn source_index(kind: SourceKind) -> usize {
+    match kind {
+        SourceKind::Header => 0,
+        SourceKind::Cookie => 1,
+        SourceKind::Query => 2,
+        SourceKind::SourceIp => 3,
+        SourceKind::Composite => 4,
     }
 }
 
