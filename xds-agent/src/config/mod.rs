@@ -159,15 +159,20 @@ pub fn load_sources(sources: &[Source]) -> Result<AgentConfig, ConfigErrors> {
         .iter()
         .filter_map(|doc| documents.get(*doc))
         .collect();
-    let extra_services = match istio::services_from_documents(&istio_inputs) {
-        Ok(services) => services,
+    let mut istio_config = match istio::from_documents(&istio_inputs) {
+        Ok(istio_config) => istio_config,
         Err(istio_errors) => {
             errors.extend(istio_errors);
-            Vec::new()
+            istio::IstioConfig::default()
         }
     };
-    match model::build(&raw_documents, extra_services, &sha256_of_file) {
-        Ok(config) if errors.is_empty() => Ok(config),
+    let istio_services = std::mem::take(&mut istio_config.services);
+    match model::build(&raw_documents, istio_services, &sha256_of_file) {
+        Ok(mut config) if errors.is_empty() => match istio_config.merge_listeners_into(&mut config)
+        {
+            Ok(()) => Ok(config),
+            Err(istio_errors) => Err(ConfigErrors(istio_errors)),
+        },
         Ok(_) => Err(ConfigErrors(errors)),
         Err(issues) => {
             for issue in issues {

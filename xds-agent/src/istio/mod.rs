@@ -1,34 +1,353 @@
-//! Istio objects (DestinationRule, ServiceEntry, WorkloadEntry) as a source of
-//! [`crate::model::Service`]s. The loader hands every document that has `apiVersion` or `kind` to
-//! [`services_from_documents`].
+//! DestinationRule-driven mode: Istio objects (DestinationRule, ServiceEntry, WorkloadEntry of
+//! `networking.istio.io` v1 / v1beta1 / v1alpha3) become [`crate::model`] services and
+//! listeners, serving what istiod would generate for the same rules.
+//!
+//! - Every HTTP port of a ServiceEntry host that a DestinationRule selects becomes a service
+//!   named like istiod's cluster, `outbound|<port>||<host>`, with the rule's policy for that port
+//!   (`portLevelSettings` replace top-level components) and the entry's endpoints (inline
+//!   `endpoints`, selected WorkloadEntries, or the hosts themselves with `resolution: DNS`).
+//! - A ServiceEntry with `addresses` gets one listener per such port on its first address
+//!   (`<ip>_<port>`, like istiod's outbound listeners), routing `/` to the service.
+//! - `consistentHash` becomes the route's hash policy and the cluster's ring hash / Maglev, with
+//!   istiod's defaults (ring hash, minimum 1024) and validation; see [`traffic_policy`].
+//! - Opt-in extensions beyond Istio come from annotations; see [`annotations`].
+//!
+//! The loader hands every document with `apiVersion` or `kind` to [`from_documents`].
 
-use crate::config::{ConfigError, Document, FieldPath};
-use crate::model::Service;
+pub mod annotations;
+pub mod duration;
+pub mod endpoints;
+pub mod hosts;
+pub mod objects;
+pub mod parse;
+pub mod traffic_policy;
 
-/// Build services from Istio documents.
-///
-/// Not supported yet: every Istio document is reported as an error at its `kind`.
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::config::{ConfigError, Document, FieldPath, Position};
+use crate::model::{AgentConfig, Listener, LoadBalancer, Route, Service};
+
+use annotations::Extensions;
+use objects::{DestinationRuleSpec, ServiceEntrySpec};
+use parse::Parsed;
+
+/// istiod's default upstream connect timeout (MeshConfig `connectTimeout`).
+pub const ISTIO_DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the Istio documents contribute to the configuration.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IstioConfig {
+    /// One service per selected ServiceEntry host and HTTP port.
+    pub services: Vec<Service>,
+    /// One listener per ServiceEntry address and HTTP port.
+    pub listeners: Vec<SourcedListener>,
+}
+
+/// A listener and the ServiceEntry address it was made for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourcedListener {
+    /// The listener.
+    pub listener: Listener,
+    /// Where its address is written.
+    pub origin: Position,
+}
+
+impl IstioConfig {
+    /// Add the listeners to `config` (whose services already include [`Self::services`]); a
+    /// listener whose name or address the agent's own configuration already uses is an error.
+    ///
+    /// # Errors
+    /// One error per clashing listener, at the ServiceEntry address.
+    pub fn merge_listeners_into(self, config: &mut AgentConfig) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        for sourced in self.listeners {
+            let clash = config
+                .listeners
+                .iter()
+                .find(|l| l.name == sourced.listener.name || l.address == sourced.listener.address);
+            match clash {
+                Some(existing) => errors.push(ConfigError {
+                    position: sourced.origin,
+                    path: FieldPath::root().key("spec").key("addresses").index(0),
+                    message: format!(
+                        "listener {} clashes with the agent's listener {} at {}",
+                        sourced.listener.name, existing.name, existing.address
+                    ),
+                }),
+                None => config.listeners.push(sourced.listener),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A DestinationRule ready to apply: its qualified host and its extensions.
+struct Rule<'p, 'a> {
+    parsed: &'p Parsed<'a, DestinationRuleSpec>,
+    host: String,
+    extensions: Extensions,
+    used: bool,
+}
+
+/// Build services and listeners from Istio documents.
 ///
 /// # Errors
-/// One positioned error per document that cannot be used.
-pub fn services_from_documents(documents: &[&Document]) -> Result<Vec<Service>, Vec<ConfigError>> {
-    let errors: Vec<ConfigError> = documents
-        .iter()
-        .map(|document| {
-            let field = if document.positions.has_root_key("kind") {
-                "kind"
-            } else {
-                "apiVersion"
+/// Every problem found, each positioned in the document it is about.
+pub fn from_documents(documents: &[&Document]) -> Result<IstioConfig, Vec<ConfigError>> {
+    let (objects, mut errors) = parse::parse(documents);
+    let mut rules = rules(&objects.destination_rules, &mut errors);
+    let mut config = IstioConfig::default();
+    let mut listener_sites: BTreeMap<SocketAddr, String> = BTreeMap::new();
+    for entry in &objects.service_entries {
+        let namespace = entry.object.metadata.namespace().to_owned();
+        for (h, host) in entry.object.spec.hosts.iter().enumerate() {
+            let host = hosts::qualify(host, &namespace);
+            let Some(rule) = best_rule(&mut rules, &host) else {
+                continue;
             };
-            document.error(
-                FieldPath::root().key(field),
-                "Istio documents are not supported yet",
-            )
-        })
-        .collect();
+            rule.used = true;
+            let rule: &Rule<'_, '_> = rule;
+            for (p, port) in entry.object.spec.ports.iter().enumerate() {
+                if !endpoints::is_http(port) {
+                    continue;
+                }
+                let Some(service) = service(
+                    rule,
+                    entry,
+                    &host,
+                    port,
+                    &objects.workload_entries,
+                    &mut errors,
+                ) else {
+                    continue;
+                };
+                if let Some(listener) = listener(
+                    entry,
+                    h,
+                    p,
+                    &service.name,
+                    port.number,
+                    &mut listener_sites,
+                    &mut errors,
+                ) {
+                    config.listeners.push(listener);
+                }
+                config.services.push(service);
+            }
+        }
+    }
+    for rule in rules
+        .iter()
+        .filter(|r| !r.used && r.parsed.object.spec.host.trim() != "")
+    {
+        errors.push(rule.parsed.error(
+            FieldPath::root().key("spec").key("host"),
+            format!(
+                "host {} matches no ServiceEntry host (the agent serves hosts a ServiceEntry declares)",
+                rule.host
+            ),
+        ));
+    }
     if errors.is_empty() {
-        Ok(Vec::new())
+        Ok(config)
     } else {
         Err(errors)
     }
 }
+
+/// Validated rules with their extensions; invalid or duplicate rules are reported and dropped.
+fn rules<'p, 'a>(
+    parsed: &'p [Parsed<'a, DestinationRuleSpec>],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Rule<'p, 'a>> {
+    let mut rules: Vec<Rule<'p, 'a>> = Vec::new();
+    for rule in parsed {
+        let mut problems = traffic_policy::validate_rule(&rule.object.spec);
+        let extensions =
+            annotations::extensions(&rule.object.metadata.annotations).unwrap_or_else(|e| {
+                problems.extend(e);
+                Extensions::default()
+            });
+        let host = hosts::qualify(&rule.object.spec.host, rule.object.metadata.namespace());
+        if let Some(first) = rules.iter().find(|r| r.host == host) {
+            problems.push((
+                FieldPath::root().key("spec").key("host"),
+                format!(
+                    "host {host} already has DestinationRule {} (one rule per host)",
+                    first.parsed.qualified_name()
+                ),
+            ));
+        }
+        if problems.is_empty() {
+            rules.push(Rule {
+                parsed: rule,
+                host,
+                extensions,
+                used: false,
+            });
+        } else {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|(path, message)| rule.error(path, message)),
+            );
+        }
+    }
+    rules
+}
+
+fn best_rule<'r, 'p, 'a>(
+    rules: &'r mut [Rule<'p, 'a>],
+    host: &str,
+) -> Option<&'r mut Rule<'p, 'a>> {
+    rules
+        .iter_mut()
+        .filter_map(|rule| hosts::match_rank(&rule.host, host).map(|rank| (rank, rule)))
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, rule)| rule)
+}
+
+fn service<'a>(
+    rule: &Rule<'_, 'a>,
+    entry: &Parsed<'a, ServiceEntrySpec>,
+    host: &str,
+    port: &objects::ServicePort,
+    workload_entries: &[Parsed<'a, objects::WorkloadEntrySpec>],
+    errors: &mut Vec<ConfigError>,
+) -> Option<Service> {
+    let affinity = rule.extensions.affinity.clone();
+    let affinity_header = affinity.as_ref().map(|a| a.output_header.as_str());
+    let policy =
+        match traffic_policy::port_policy(&rule.parsed.object.spec, port.number, affinity_header) {
+            Ok(policy) => Some(policy),
+            Err(problems) => {
+                errors.extend(
+                    problems
+                        .into_iter()
+                        .map(|(path, message)| rule.parsed.error(path, message)),
+                );
+                None
+            }
+        };
+    if let (Some(header), Some(policy)) = (affinity_header, &policy) {
+        let hashes_header = match &policy.hash_policy {
+            None => true,
+            Some(crate::model::HashPolicy::Header { name }) => name.eq_ignore_ascii_case(header),
+            Some(_) => false,
+        };
+        if !hashes_header {
+            errors.push(rule.parsed.error(
+                FieldPath::root().key("metadata").key("annotations").key(annotations::AFFINITY),
+                format!("the affinity filter writes {header}, but consistentHash for port {} hashes something else: use httpHeaderName: {header}", port.number),
+            ));
+            return None;
+        }
+    }
+    let endpoints = match endpoints::endpoints_for_port(
+        entry,
+        port,
+        workload_entries,
+        rule.extensions.hash_keys,
+    ) {
+        Ok(endpoints) => endpoints,
+        Err(problems) => {
+            for (workload, (path, message)) in problems {
+                let error = match workload.and_then(|i| workload_entries.get(i)) {
+                    Some(workload) => workload.error(path, message),
+                    None => entry.error(path, message),
+                };
+                errors.push(error);
+            }
+            return None;
+        }
+    };
+    let policy = policy?;
+    let hash_policy = policy.hash_policy.or_else(|| {
+        affinity_header.map(|header| crate::model::HashPolicy::Header {
+            name: header.to_owned(),
+        })
+    });
+    Some(Service {
+        name: hosts::cluster_name(host, port.number),
+        endpoints,
+        affinity,
+        load_balancer: LoadBalancer {
+            algorithm: policy.algorithm,
+            hash_balance_factor: rule.extensions.hash_balance_factor,
+        },
+        health_check: None,
+        outlier_detection: policy.outlier_detection,
+        retries: None,
+        connect_timeout: policy
+            .connect_timeout
+            .unwrap_or(ISTIO_DEFAULT_CONNECT_TIMEOUT),
+        hash_policy,
+    })
+}
+
+/// The listener for a ServiceEntry port, on the entry's first address.
+fn listener(
+    entry: &Parsed<'_, ServiceEntrySpec>,
+    host_index: usize,
+    port_index: usize,
+    service: &str,
+    port: u32,
+    sites: &mut BTreeMap<SocketAddr, String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<SourcedListener> {
+    let address = entry.object.spec.addresses.first()?;
+    let path = FieldPath::root().key("spec").key("addresses").index(0);
+    let Ok(ip) = address.parse::<IpAddr>() else {
+        errors.push(entry.error(
+            path,
+            format!("address {address:?} must be a single IP address for the agent to listen on"),
+        ));
+        return None;
+    };
+    let Ok(port) = u16::try_from(port) else {
+        errors.push(
+            entry.error(
+                FieldPath::root()
+                    .key("spec")
+                    .key("ports")
+                    .index(port_index)
+                    .key("number"),
+                format!("port {port} is outside 1-65535"),
+            ),
+        );
+        return None;
+    };
+    let socket = SocketAddr::new(ip, port);
+    if let Some(other) = sites.get(&socket) {
+        errors.push(entry.error(
+            FieldPath::root().key("spec").key("hosts").index(host_index),
+            format!(
+                "{socket} already serves {other}: the agent routes one host per address and port"
+            ),
+        ));
+        return None;
+    }
+    sites.insert(socket, service.to_owned());
+    let listener = Listener {
+        name: format!("{ip}_{port}"),
+        address: socket,
+        routes: vec![Route {
+            prefix: "/".to_owned(),
+            service: service.to_owned(),
+            timeout: None,
+        }],
+    };
+    Some(SourcedListener {
+        listener,
+        origin: entry.error(path, String::new()).position,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -364,6 +364,7 @@ fn service(b: &mut Builder<'_>, doc: usize, path: &FieldPath, raw: &RawService) 
         outlier_detection,
         retries,
         connect_timeout,
+        hash_policy: None,
     })
 }
 

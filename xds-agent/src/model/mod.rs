@@ -6,6 +6,7 @@
 
 mod build;
 mod duration;
+mod hash_policy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use affinity_core::config::FilterConfig;
 
 pub use build::{Issue, RawDocument, build};
 pub use duration::parse_duration;
+pub use hash_policy::{CookieAttribute, HashPolicy};
 
 /// Everything the agent serves.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +71,9 @@ pub struct Service {
     pub retries: Option<RetryPolicy>,
     /// Upstream TCP connect timeout.
     pub connect_timeout: Duration,
+    /// What routes to this service hash; `None` hashes the affinity filter's output header
+    /// (`x-affinity-key` when the service has no `affinity`).
+    pub hash_policy: Option<HashPolicy>,
 }
 
 impl Service {

@@ -14,6 +14,7 @@ mod cluster;
 mod common;
 mod endpoint;
 mod filter;
+mod hash_policy;
 mod listener;
 mod route;
 

@@ -56,13 +56,16 @@ fn route(route: &model::Route, service: &Service) -> Route {
     );
     let action = RouteAction {
         cluster_specifier: Some(ClusterSpecifier::Cluster(service.name.clone())),
-        hash_policy: vec![HashPolicy {
-            policy_specifier: Some(PolicySpecifier::Header(Header {
-                header_name,
-                ..Header::default()
-            })),
-            terminal: false,
-        }],
+        hash_policy: match &service.hash_policy {
+            Some(policy) => vec![super::hash_policy::route_hash_policy(policy)],
+            None => vec![HashPolicy {
+                policy_specifier: Some(PolicySpecifier::Header(Header {
+                    header_name,
+                    ..Header::default()
+                })),
+                terminal: false,
+            }],
+        },
         timeout: route.timeout.map(duration),
         retry_policy: service.retries.as_ref().map(retry_policy),
         ..RouteAction::default()

@@ -1,0 +1,605 @@
+//! A DestinationRule's `trafficPolicy`, resolved for one service port the way istiod resolves it
+//! (a `portLevelSettings` entry replaces each top-level component it sets) and validated with
+//! istiod's rules, then mapped to the agent's model.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::duration::parse_istio_duration;
+use super::objects::{
+    ConnectionPoolSettings, ConsistentHash, DestinationRuleSpec, LoadBalancerSettings,
+    OutlierDetection, TrafficPolicy,
+};
+use crate::config::FieldPath;
+use crate::lb_defaults::{MAGLEV_MAX_TABLE_SIZE, RING_SIZE_LIMIT, is_prime};
+use crate::model::{self, HashAlgorithm, HashFunction, HashPolicy, Maglev, RingHash};
+
+/// istiod's minimum ring size when a rule names no algorithm (Envoy's default too).
+pub const ISTIO_DEFAULT_MINIMUM_RING_SIZE: u64 = 1024;
+
+/// A problem at a field path of the DestinationRule document.
+pub type PathError = (FieldPath, String);
+
+/// What a DestinationRule asks of one port of its host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PortPolicy {
+    /// The route's hash policy; `None` when the rule sets no `consistentHash` for this port.
+    pub hash_policy: Option<HashPolicy>,
+    /// Ring hash or Maglev with istiod's sizes.
+    pub algorithm: HashAlgorithm,
+    /// Passive health checking.
+    pub outlier_detection: Option<model::OutlierDetection>,
+    /// `connectionPool.tcp.connectTimeout`.
+    pub connect_timeout: Option<Duration>,
+}
+
+/// One component of the policy and the path it was written at.
+struct Located<'a, T> {
+    value: &'a T,
+    path: FieldPath,
+}
+
+/// The components that apply to `port`: port-level ones replace top-level ones.
+struct Effective<'a> {
+    load_balancer: Option<Located<'a, LoadBalancerSettings>>,
+    connection_pool: Option<Located<'a, ConnectionPoolSettings>>,
+    outlier_detection: Option<Located<'a, OutlierDetection>>,
+}
+
+fn locate<'a, T>(value: Option<&'a T>, path: FieldPath, key: &str) -> Option<Located<'a, T>> {
+    value.map(|value| Located {
+        value,
+        path: path.key(key),
+    })
+}
+
+fn effective(policy: Option<&TrafficPolicy>, port: u32) -> Effective<'_> {
+    let root = FieldPath::root().key("spec").key("trafficPolicy");
+    let Some(policy) = policy else {
+        return Effective {
+            load_balancer: None,
+            connection_pool: None,
+            outlier_detection: None,
+        };
+    };
+    let mut result = Effective {
+        load_balancer: locate(policy.load_balancer.as_ref(), root.clone(), "loadBalancer"),
+        connection_pool: locate(
+            policy.connection_pool.as_ref(),
+            root.clone(),
+            "connectionPool",
+        ),
+        outlier_detection: locate(
+            policy.outlier_detection.as_ref(),
+            root.clone(),
+            "outlierDetection",
+        ),
+    };
+    let port_level = policy
+        .port_level_settings
+        .iter()
+        .enumerate()
+        .find(|(_, setting)| setting.port.as_ref().is_some_and(|p| p.number == port));
+    if let Some((i, setting)) = port_level {
+        let path = root.key("portLevelSettings").index(i);
+        if setting.load_balancer.is_some() {
+            result.load_balancer =
+                locate(setting.load_balancer.as_ref(), path.clone(), "loadBalancer");
+        }
+        if setting.connection_pool.is_some() {
+            result.connection_pool = locate(
+                setting.connection_pool.as_ref(),
+                path.clone(),
+                "connectionPool",
+            );
+        }
+        if setting.outlier_detection.is_some() {
+            result.outlier_detection =
+                locate(setting.outlier_detection.as_ref(), path, "outlierDetection");
+        }
+    }
+    result
+}
+
+/// Validate the whole rule once, independent of ports: istiod's checks on every
+/// `loadBalancer`, `connectionPool` and `outlierDetection`, plus `portLevelSettings` ports.
+#[must_use]
+pub fn validate_rule(spec: &DestinationRuleSpec) -> Vec<PathError> {
+    let mut errors = Vec::new();
+    let root = FieldPath::root().key("spec");
+    if spec.host.trim().is_empty() {
+        errors.push((root.key("host"), "host is required".to_owned()));
+    }
+    let Some(policy) = &spec.traffic_policy else {
+        return errors;
+    };
+    let policy_path = root.key("trafficPolicy");
+    check_components(
+        policy.load_balancer.as_ref(),
+        policy.connection_pool.as_ref(),
+        policy.outlier_detection.as_ref(),
+        &policy_path,
+        &mut errors,
+    );
+    let mut ports = BTreeSet::new();
+    for (i, setting) in policy.port_level_settings.iter().enumerate() {
+        let path = policy_path.key("portLevelSettings").index(i);
+        match setting.port.as_ref().map(|p| p.number) {
+            Some(number @ 1..=65535) => {
+                if !ports.insert(number) {
+                    errors.push((
+                        path.key("port").key("number"),
+                        format!("port {number} has more than one portLevelSettings entry"),
+                    ));
+                }
+            }
+            Some(number) => errors.push((
+                path.key("port").key("number"),
+                format!("port number {number} is outside 1-65535"),
+            )),
+            None => errors.push((
+                path.key("port"),
+                "port is required in portLevelSettings".to_owned(),
+            )),
+        }
+        check_components(
+            setting.load_balancer.as_ref(),
+            setting.connection_pool.as_ref(),
+            setting.outlier_detection.as_ref(),
+            &path,
+            &mut errors,
+        );
+    }
+    errors
+}
+
+fn check_components(
+    load_balancer: Option<&LoadBalancerSettings>,
+    connection_pool: Option<&ConnectionPoolSettings>,
+    outlier_detection: Option<&OutlierDetection>,
+    path: &FieldPath,
+    errors: &mut Vec<PathError>,
+) {
+    if let Some(lb) = load_balancer {
+        let lb_path = path.key("loadBalancer");
+        if lb.simple.is_some() && lb.consistent_hash.is_some() {
+            errors.push((
+                lb_path.key("simple"),
+                "set either simple or consistentHash, not both".to_owned(),
+            ));
+        }
+        if let Some(hash) = &lb.consistent_hash {
+            let hash_path = lb_path.key("consistentHash");
+            if let Err(e) = hash_policy(hash, &hash_path) {
+                errors.extend(e);
+            }
+            if let Err(e) = algorithm(hash, &hash_path) {
+                errors.extend(e);
+            }
+        }
+    }
+    if let Some(pool) = connection_pool {
+        connection_pool_errors(pool, &path.key("connectionPool"), errors);
+    }
+    if let Some(outlier) = outlier_detection
+        && let Err(e) = outlier_detection_model(outlier, &path.key("outlierDetection"))
+    {
+        errors.extend(e);
+    }
+}
+
+/// The policy for `port` of the rule's host. `affinity_header`: the header the affinity filter
+/// writes when the rule opts into the filter (then a rule without `consistentHash` hashes it).
+///
+/// # Errors
+/// Problems that only show for this port (no consistent hashing, `simple` balancing).
+pub fn port_policy(
+    spec: &DestinationRuleSpec,
+    port: u32,
+    affinity_header: Option<&str>,
+) -> Result<PortPolicy, Vec<PathError>> {
+    let effective = effective(spec.traffic_policy.as_ref(), port);
+    let mut errors = Vec::new();
+    let (hash_policy, algorithm) = match &effective.load_balancer {
+        Some(Located {
+            value:
+                LoadBalancerSettings {
+                    simple: Some(simple),
+                    consistent_hash: None,
+                    ..
+                },
+            path,
+        }) => {
+            errors.push((
+                path.key("simple"),
+                format!("loadBalancer.simple {simple} applies to port {port}: the agent serves consistent-hash load balancing only"),
+            ));
+            (None, default_algorithm())
+        }
+        Some(Located {
+            value:
+                LoadBalancerSettings {
+                    consistent_hash: Some(hash),
+                    ..
+                },
+            path,
+        }) => {
+            let hash_path = path.key("consistentHash");
+            let policy = hash_policy(hash, &hash_path)
+                .map_err(|e| errors.extend(e))
+                .ok()
+                .flatten();
+            let algorithm = algorithm(hash, &hash_path).unwrap_or_else(|e| {
+                errors.extend(e);
+                default_algorithm()
+            });
+            (policy, algorithm)
+        }
+        _ if affinity_header.is_some() => (None, default_algorithm()),
+        _ => {
+            errors.push((
+                FieldPath::root().key("spec").key("trafficPolicy"),
+                format!(
+                    "no loadBalancer.consistentHash applies to port {port}: the agent serves consistent-hash load balancing only \
+                     (set consistentHash, or opt into the affinity filter with the envoy-affinity.io/affinity annotation)"
+                ),
+            ));
+            (None, default_algorithm())
+        }
+    };
+    let outlier_detection = effective.outlier_detection.as_ref().and_then(|od| {
+        outlier_detection_model(od.value, &od.path)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .flatten()
+    });
+    let connect_timeout = effective.connection_pool.as_ref().and_then(|pool| {
+        let text = pool.value.tcp.as_ref()?.connect_timeout.as_ref()?;
+        parse_istio_duration(text).ok()
+    });
+    if errors.is_empty() {
+        Ok(PortPolicy {
+            hash_policy,
+            algorithm,
+            outlier_detection,
+            connect_timeout,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+fn default_algorithm() -> HashAlgorithm {
+    HashAlgorithm::RingHash(RingHash {
+        minimum_ring_size: Some(ISTIO_DEFAULT_MINIMUM_RING_SIZE),
+        maximum_ring_size: None,
+        hash_function: HashFunction::XxHash,
+    })
+}
+
+/// The route hash policy of a `consistentHash` (istiod's `ConsistentHashToHashPolicy`); `None`
+/// when it names no hash key (`useSourceIp: false` or nothing), as istiod then sets none.
+fn hash_policy(
+    hash: &ConsistentHash,
+    path: &FieldPath,
+) -> Result<Option<HashPolicy>, Vec<PathError>> {
+    let mut errors = Vec::new();
+    let mut keys = Vec::new();
+    if let Some(name) = &hash.http_header_name {
+        keys.push("httpHeaderName");
+        if name.trim().is_empty() {
+            errors.push((
+                path.key("httpHeaderName"),
+                "httpHeaderName must not be empty".to_owned(),
+            ));
+        }
+    }
+    if hash.http_cookie.is_some() {
+        keys.push("httpCookie");
+    }
+    if hash.use_source_ip.is_some() {
+        keys.push("useSourceIp");
+    }
+    if let Some(name) = &hash.http_query_parameter_name {
+        keys.push("httpQueryParameterName");
+        if name.trim().is_empty() {
+            errors.push((
+                path.key("httpQueryParameterName"),
+                "httpQueryParameterName must not be empty".to_owned(),
+            ));
+        }
+    }
+    if keys.len() > 1 {
+        errors.push((
+            path.key(keys[1]),
+            format!("set only one hash key; found {}", keys.join(", ")),
+        ));
+    }
+    let cookie = hash.http_cookie.as_ref().map(|cookie| {
+        let cookie_path = path.key("httpCookie");
+        if cookie.name.trim().is_empty() {
+            errors.push((
+                cookie_path.key("name"),
+                "name required for httpCookie".to_owned(),
+            ));
+        }
+        let ttl =
+            cookie
+                .ttl
+                .as_ref()
+                .and_then(|ttl| match super::duration::parse_go_duration(ttl) {
+                    Ok(ttl) => Some(ttl),
+                    Err(message) => {
+                        errors.push((cookie_path.key("ttl"), message));
+                        None
+                    }
+                });
+        let mut names = BTreeSet::new();
+        let mut attributes = Vec::new();
+        for (i, attribute) in cookie.attributes.iter().enumerate() {
+            let attribute_path = cookie_path.key("attributes").index(i).key("name");
+            if attribute.name.trim().is_empty() {
+                errors.push((
+                    attribute_path,
+                    "cookie attribute name cannot be empty".to_owned(),
+                ));
+            } else if !names.insert(attribute.name.clone()) {
+                errors.push((
+                    attribute_path,
+                    format!("duplicate cookie attribute name: {}", attribute.name),
+                ));
+            }
+            attributes.push(model::CookieAttribute {
+                name: attribute.name.clone(),
+                value: attribute.value.clone(),
+            });
+        }
+        HashPolicy::Cookie {
+            name: cookie.name.clone(),
+            path: cookie.path.clone(),
+            ttl,
+            attributes,
+        }
+    });
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(if let Some(name) = &hash.http_header_name {
+        Some(HashPolicy::Header { name: name.clone() })
+    } else if cookie.is_some() {
+        cookie
+    } else if hash.use_source_ip == Some(true) {
+        Some(HashPolicy::SourceIp)
+    } else {
+        hash.http_query_parameter_name
+            .as_ref()
+            .map(|name| HashPolicy::QueryParameter { name: name.clone() })
+    })
+}
+
+/// istiod's `ApplyRingHashLoadBalancer` with istiod's validation: Maglev with a prime table size
+/// below 5000011; ring hash with the given or deprecated minimum (1024 when neither is set).
+fn algorithm(hash: &ConsistentHash, path: &FieldPath) -> Result<HashAlgorithm, Vec<PathError>> {
+    let mut errors = Vec::new();
+    let deprecated = hash.minimum_ring_size.filter(|size| *size != 0);
+    if deprecated.is_some() && (hash.ring_hash.is_some() || hash.maglev.is_some()) {
+        errors.push((
+            path.key("minimumRingSize"),
+            "only one of minimumRingSize (deprecated) or maglev/ringHash can be specified"
+                .to_owned(),
+        ));
+    }
+    if hash.ring_hash.is_some() && hash.maglev.is_some() {
+        errors.push((
+            path.key("maglev"),
+            "set either ringHash or maglev, not both".to_owned(),
+        ));
+    }
+    let algorithm = if let Some(maglev) = &hash.maglev {
+        let size_path = path.key("maglev").key("tableSize");
+        match maglev.table_size.unwrap_or(0) {
+            0 => errors.push((size_path, "tableSize must be set for maglev".to_owned())),
+            size if size >= MAGLEV_MAX_TABLE_SIZE => {
+                errors.push((
+                    size_path,
+                    format!(
+                        "tableSize {size} must be less than {MAGLEV_MAX_TABLE_SIZE} for maglev"
+                    ),
+                ));
+            }
+            size if !is_prime(size) => errors.push((
+                size_path,
+                format!("tableSize {size} must be a prime number for maglev"),
+            )),
+            _ => {}
+        }
+        HashAlgorithm::Maglev(Maglev {
+            table_size: maglev.table_size,
+        })
+    } else {
+        let explicit = hash
+            .ring_hash
+            .as_ref()
+            .and_then(|ring| ring.minimum_ring_size)
+            .filter(|size| *size != 0);
+        let size = explicit
+            .or(deprecated)
+            .unwrap_or(ISTIO_DEFAULT_MINIMUM_RING_SIZE);
+        if size > RING_SIZE_LIMIT {
+            let field = if explicit.is_some() {
+                path.key("ringHash").key("minimumRingSize")
+            } else {
+                path.key("minimumRingSize")
+            };
+            errors.push((
+                field,
+                format!(
+                    "minimumRingSize {size} exceeds Envoy's maximum ring size {RING_SIZE_LIMIT}"
+                ),
+            ));
+        }
+        HashAlgorithm::RingHash(RingHash {
+            minimum_ring_size: Some(size),
+            maximum_ring_size: None,
+            hash_function: HashFunction::XxHash,
+        })
+    };
+    if errors.is_empty() {
+        Ok(algorithm)
+    } else {
+        Err(errors)
+    }
+}
+
+/// istiod's `applyOutlierDetection` for the fields the model carries; the others are rejected
+/// rather than silently dropped. Envoy's defaults fill fields the rule leaves out. A rule whose
+/// `consecutive5xxErrors` is 0 disables 5xx ejection: no outlier detection.
+fn outlier_detection_model(
+    outlier: &OutlierDetection,
+    path: &FieldPath,
+) -> Result<Option<model::OutlierDetection>, Vec<PathError>> {
+    let mut errors = Vec::new();
+    let unsupported = [
+        (
+            "consecutiveGatewayErrors",
+            outlier.consecutive_gateway_errors.is_some(),
+        ),
+        ("consecutiveErrors", outlier.consecutive_errors.is_some()),
+        (
+            "consecutiveLocalOriginFailures",
+            outlier.consecutive_local_origin_failures.is_some(),
+        ),
+        (
+            "splitExternalLocalOriginErrors",
+            outlier.split_external_local_origin_errors == Some(true),
+        ),
+        ("minHealthPercent", outlier.min_health_percent.is_some()),
+        (
+            "outlierDetectionHttpErrorCodes",
+            outlier.outlier_detection_http_error_codes.is_some(),
+        ),
+    ];
+    for (field, set) in unsupported {
+        if set {
+            errors.push((
+                path.key(field),
+                format!(
+                    "{field} is not supported by the agent (it maps consecutive5xxErrors, interval, baseEjectionTime and maxEjectionPercent)"
+                ),
+            ));
+        }
+    }
+    let mut duration = |field: &str, text: Option<&String>, default: Duration| match text
+        .map(|t| parse_istio_duration(t))
+    {
+        None => default,
+        Some(Ok(d)) => d,
+        Some(Err(message)) => {
+            errors.push((path.key(field), message));
+            default
+        }
+    };
+    let interval = duration(
+        "interval",
+        outlier.interval.as_ref(),
+        Duration::from_secs(10),
+    );
+    let base_ejection_time = duration(
+        "baseEjectionTime",
+        outlier.base_ejection_time.as_ref(),
+        Duration::from_secs(30),
+    );
+    let max_ejection_percent = match outlier.max_ejection_percent {
+        None | Some(0) => 10,
+        Some(percent @ 1..=100) => u32::try_from(percent).unwrap_or(10),
+        Some(percent) => {
+            errors.push((
+                path.key("maxEjectionPercent"),
+                format!("maxEjectionPercent {percent} must be between 0 and 100"),
+            ));
+            10
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(match outlier.consecutive_5xx_errors {
+        Some(0) => None,
+        consecutive => Some(model::OutlierDetection {
+            consecutive_5xx: consecutive.unwrap_or(5),
+            interval,
+            base_ejection_time,
+            max_ejection_percent,
+        }),
+    })
+}
+
+/// istiod's connection pool checks; fields the model cannot carry yet are rejected by name.
+fn connection_pool_errors(
+    pool: &ConnectionPoolSettings,
+    path: &FieldPath,
+    errors: &mut Vec<PathError>,
+) {
+    if pool.tcp.is_none() && pool.http.is_none() {
+        errors.push((
+            path.clone(),
+            "connection pool must have at least one field".to_owned(),
+        ));
+    }
+    let unsupported = |field: FieldPath, name: &str| {
+        (
+            field,
+            format!(
+                "{name} is not supported by the agent yet (it maps connectionPool.tcp.connectTimeout)"
+            ),
+        )
+    };
+    if let Some(tcp) = &pool.tcp {
+        let tcp_path = path.key("tcp");
+        if let Some(text) = &tcp.connect_timeout
+            && let Err(message) = parse_istio_duration(text)
+        {
+            errors.push((tcp_path.key("connectTimeout"), message));
+        }
+        for (name, set) in [
+            ("maxConnections", tcp.max_connections.is_some()),
+            (
+                "maxConnectionDuration",
+                tcp.max_connection_duration.is_some(),
+            ),
+            ("idleTimeout", tcp.idle_timeout.is_some()),
+            ("tcpKeepalive", tcp.tcp_keepalive.is_some()),
+        ] {
+            if set {
+                errors.push(unsupported(tcp_path.key(name), name));
+            }
+        }
+    }
+    if let Some(http) = &pool.http {
+        let http_path = path.key("http");
+        for (name, set) in [
+            (
+                "http1MaxPendingRequests",
+                http.http1_max_pending_requests.is_some(),
+            ),
+            ("http2MaxRequests", http.http2_max_requests.is_some()),
+            (
+                "maxRequestsPerConnection",
+                http.max_requests_per_connection.is_some(),
+            ),
+            ("maxRetries", http.max_retries.is_some()),
+            ("idleTimeout", http.idle_timeout.is_some()),
+            ("h2UpgradePolicy", http.h2_upgrade_policy.is_some()),
+            ("useClientProtocol", http.use_client_protocol.is_some()),
+            (
+                "maxConcurrentStreams",
+                http.max_concurrent_streams.is_some(),
+            ),
+            ("http2KeepAlive", http.http2_keep_alive.is_some()),
+        ] {
+            if set {
+                errors.push(unsupported(http_path.key(name), name));
+            }
+        }
+    }
+}
