@@ -349,6 +349,16 @@ fn semantic_errors_individually() {
             "pseudo-header",
         ),
         (
+            r#"{"keys": [{"cookie": "s"}], "outputHeader": "Cookie"}"#,
+            "outputHeader",
+            "read by a key source",
+        ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "outputHeader": "content-length"}"#,
+            "outputHeader",
+            "frames the request",
+        ),
+        (
             r#"{"keys": [{"cookie": "s"}], "onMissing": {"reject": {"status": 200}}}"#,
             "onMissing.reject.status",
             "400-599",

@@ -5,6 +5,22 @@ use super::{ConfigError, FilterConfig, KeySource, OnMissing, SameSite, parse_ttl
 /// The largest `maxKeyLength` accepted: a raw key longer than this would be an oversized header.
 pub(super) const MAX_KEY_LENGTH_LIMIT: usize = 8192;
 
+/// Headers the filter must not strip and overwrite: the ones key sources read, and those that
+/// frame or route the request.
+const RESERVED_OUTPUT_HEADERS: &[&str] = &[
+    "cookie",
+    "x-forwarded-for",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "upgrade",
+];
+
 pub(super) fn collect_errors(config: &FilterConfig) -> Vec<ConfigError> {
     let mut errors = Errors(Vec::new());
     if config.keys.is_empty() {
@@ -31,6 +47,17 @@ pub(super) fn collect_errors(config: &FilterConfig) -> Vec<ConfigError> {
         errors.push("outputHeader", problem);
     } else if config.output_header.starts_with(':') {
         errors.push("outputHeader", "must not be a pseudo-header");
+    } else if RESERVED_OUTPUT_HEADERS
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(&config.output_header))
+    {
+        errors.push(
+            "outputHeader",
+            format!(
+                "`{}` is read by a key source or frames the request; the filter strips it from every request",
+                config.output_header
+            ),
+        );
     }
     match &config.on_missing {
         OnMissing::PassThrough => {}
