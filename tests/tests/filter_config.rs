@@ -28,6 +28,10 @@ fn invalid_config_is_refused_with_a_log_line_naming_the_field() {
             r#"{"keys": [{"header": 1}]}"#,
             "keys[0].header: invalid type",
         ),
+        (
+            r#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {"ttl": "1h"}}}"#,
+            "onMissing.issueCookie.ttl: `1h` is not a duration",
+        ),
     ] {
         let (port, admin_port) = (free_port(), free_port());
         let mut envoy = Envoy::spawn(
