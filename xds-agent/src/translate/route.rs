@@ -14,6 +14,7 @@ use envoy_types::pb::envoy::config::route::v3::{
     FilterConfig, RetryPolicy, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
 };
 use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
+use envoy_types::pb::google::protobuf::Any;
 use envoy_types::util::pack_any;
 
 use super::common::{duration, u32_value};
@@ -73,10 +74,13 @@ fn route(route: &model::Route, service: &Service) -> Route {
     let mut typed_per_filter_config = HashMap::new();
     if service.affinity.is_some() {
         // Enables this service's affinity filter (disabled by default in the HCM) on this route only.
-        typed_per_filter_config.insert(
-            filter_name(&service.name),
-            pack_any(FilterConfig::default()),
-        );
+        // `config` must be present but empty: Envoy rejects a FilterConfig without `config`, and
+        // treats an empty one as "enabled, no route-specific configuration".
+        let enable = FilterConfig {
+            config: Some(Any::default()),
+            ..FilterConfig::default()
+        };
+        typed_per_filter_config.insert(filter_name(&service.name), pack_any(enable));
     }
     Route {
         name: format!("{}{}", service.name, route.prefix),

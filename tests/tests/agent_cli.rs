@@ -1,0 +1,117 @@
+//! The agent's command line: `validate` reports every error with file:line:column and field
+//! path; `serve` exits 64 on an invalid config and stops cleanly on SIGTERM.
+
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::agent::Agent;
+use e2e::{Process, free_port, paths};
+
+const INVALID: &str = "listeners:
+  - name: ingress
+    address: 127.0.0.1:10000
+    routes:
+      - prefix: /
+        service: missing
+services:
+  - name: web
+    endpoints:
+      - address: 127.0.0.1:8081
+    affinity:
+      keys: [{header: x-user-id}, {cookie: \"\"}]
+    loadBalancer:
+      maglev: {tableSize: 1000}
+      hashBalanceFactor: 50
+filter:
+  wasm: x.wasm
+";
+
+fn write_scratch(name: &str, text: &str) -> std::path::PathBuf {
+    let path = paths::scratch_dir("agent-cli").join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn validate_lists_every_error_with_position_and_path() {
+    let path = write_scratch("invalid.yaml", INVALID);
+    let output = Command::new(paths::agent_bin())
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = path.display();
+    for expected in [
+        format!("{file}:6:18: listeners[0].routes[0].service: unknown service \"missing\""),
+        format!("{file}:12:44: services[0].affinity.keys[1].cookie:"),
+        format!(
+            "{file}:14:27: services[0].loadBalancer.maglev.tableSize: tableSize 1000 must be a prime"
+        ),
+        format!(
+            "{file}:15:26: services[0].loadBalancer.hashBalanceFactor: hashBalanceFactor 50 must be at least 100"
+        ),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    let valid = Command::new(paths::agent_bin())
+        .arg("validate")
+        .arg(paths::repo_root().join("examples/demo.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        valid.status.success(),
+        "{}",
+        String::from_utf8_lossy(&valid.stderr)
+    );
+}
+
+#[test]
+fn serve_exits_64_on_invalid_config() {
+    let path = write_scratch("serve-invalid.yaml", INVALID);
+    let mut command = Command::new(paths::agent_bin());
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .args(["--grpc", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())]);
+    let mut process = Process::spawn("agent-invalid", command, &paths::scratch_dir("agent-cli"));
+    assert_eq!(
+        process.wait_exit(Duration::from_secs(20)),
+        Some(64),
+        "{}",
+        process.log()
+    );
+    assert!(
+        process.log().contains("unknown service"),
+        "{}",
+        process.log()
+    );
+}
+
+#[test]
+fn sigterm_stops_the_agent_gracefully_with_an_envoy_connected() {
+    let backend = e2e::Backend::start("t1");
+    let listen = free_port();
+    let config = format!(
+        "listeners: [{{name: l, address: \"127.0.0.1:{listen}\", routes: [{{prefix: /, service: s}}]}}]
+services: [{{name: s, endpoints: [{{address: \"{}\"}}]}}]
+",
+        backend.address()
+    );
+    let mut agent = Agent::start(&config);
+    let _envoy = agent.start_envoy("term-node");
+    agent.process.signal("TERM");
+    assert_eq!(
+        agent.process.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        agent.process.log()
+    );
+    assert!(agent.process.log().contains("shutting down"));
+}

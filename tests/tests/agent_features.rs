@@ -1,0 +1,114 @@
+//! Features that need a real Envoy: two services with different affinity behind one listener,
+//! the filter's `.wasm` served by the agent (`delivery: remote`), and maglev.
+
+mod agent_support;
+
+use agent_support::{assert_sticky, backend_for, key_seen, wait_all_acked};
+use e2e::agent::Agent;
+use e2e::{Backend, free_port, paths};
+
+#[test]
+fn two_services_behind_one_listener_use_their_own_key_rules() {
+    let a = [Backend::start("a1"), Backend::start("a2")];
+    let b = [Backend::start("b1"), Backend::start("b2")];
+    let listen = free_port();
+    let config = format!(
+        "listeners:
+  - name: shared
+    address: 127.0.0.1:{listen}
+    routes:
+      - {{prefix: /a, service: svc-a}}
+      - {{prefix: /b, service: svc-b, timeout: 5s}}
+services:
+  - name: svc-a
+    endpoints: [{{address: {a1}}}, {{address: {a2}}}]
+    affinity: {{keys: [{{header: x-a}}]}}
+  - name: svc-b
+    endpoints: [{{address: {b1}}}, {{address: {b2}}}]
+    affinity: {{keys: [{{header: x-b}}]}}
+    loadBalancer: {{maglev: {{tableSize: 65537}}, hashBalanceFactor: 150}}
+filter:
+  wasm: {wasm}
+",
+        a1 = a[0].address(),
+        a2 = a[1].address(),
+        b1 = b[0].address(),
+        b2 = b[1].address(),
+        wasm = paths::wasm_path().display()
+    );
+    let agent = Agent::start(&config);
+    let _envoy = agent.start_envoy("two-services");
+    wait_all_acked(&agent, "two-services");
+
+    assert!(
+        key_seen(listen, "/a", "x-a", "alice").is_some(),
+        "svc-a's filter did not read x-a"
+    );
+    assert_eq!(
+        key_seen(listen, "/a", "x-b", "alice"),
+        None,
+        "svc-a's route used svc-b's key rule"
+    );
+    assert!(
+        key_seen(listen, "/b", "x-b", "alice").is_some(),
+        "svc-b's filter did not read x-b"
+    );
+    assert_eq!(
+        key_seen(listen, "/b", "x-a", "alice"),
+        None,
+        "svc-b's route used svc-a's key rule"
+    );
+    for user in 0..10 {
+        let value = format!("u{user}");
+        let first = backend_for(listen, "/b", "x-b", &value);
+        assert!(first.starts_with('b'), "{first}");
+        assert_eq!(backend_for(listen, "/b", "x-b", &value), first);
+    }
+}
+
+#[test]
+fn wasm_served_by_the_agent_over_http_with_sha256() {
+    let backends = [Backend::start("w1"), Backend::start("w2")];
+    let listen = free_port();
+    let config = format!(
+        "listeners:
+  - name: ingress
+    address: 127.0.0.1:{listen}
+    routes: [{{prefix: /, service: web}}]
+services:
+  - name: web
+    endpoints: [{{address: {w1}}}, {{address: {w2}}}]
+    affinity: {{keys: [{{header: x-user-id}}]}}
+filter:
+  wasm: {wasm}
+  delivery: remote
+",
+        w1 = backends[0].address(),
+        w2 = backends[1].address(),
+        wasm = paths::wasm_path().display()
+    );
+    let agent = Agent::start(&config);
+    let snapshot = agent_support::debug_snapshot(&agent);
+    let sha = snapshot["wasm_sha256"]
+        .as_str()
+        .expect("a served wasm")
+        .to_owned();
+    let served = agent
+        .admin_get(&format!("/wasm/{sha}.wasm"))
+        .expect("GET wasm");
+    assert_eq!(served.status, 200);
+    assert!(
+        served.body.len() > 1000
+            || served
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    );
+    let _envoy = agent.start_envoy("remote-wasm");
+    wait_all_acked(&agent, "remote-wasm");
+    assert!(
+        key_seen(listen, "/", "x-user-id", "alice").is_some(),
+        "the downloaded filter did not run"
+    );
+    assert_sticky(listen, "x-user-id", 8);
+}

@@ -1,0 +1,156 @@
+//! Hot reload against a running Envoy: a valid edit reaches Envoy without restarting it (and a
+//! change of key sources touches no listener); an invalid edit changes nothing Envoy sees.
+
+mod agent_support;
+
+use agent_support::{
+    PROPAGATION, assert_sticky, backend_for, config_dump, debug_snapshot, key_seen,
+    single_service_config, wait_all_acked,
+};
+use e2e::agent::Agent;
+use e2e::{Backend, free_port, wait_until};
+
+/// The parts of Envoy's config dump an update changes: every version and update time, and the
+/// endpoints (addresses and hash keys). Health status, which moves on its own, is left out.
+fn config_fingerprint(envoy: &e2e::Envoy) -> Vec<String> {
+    config_dump(envoy)
+        .lines()
+        .filter(|l| {
+            ["version_info", "last_updated", "port_value", "hash_key"]
+                .iter()
+                .any(|k| l.contains(k))
+        })
+        .map(|l| l.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn valid_edits_apply_without_restarting_envoy_and_invalid_edits_change_nothing() {
+    let backends = [
+        Backend::start("r1"),
+        Backend::start("r2"),
+        Backend::start("r3"),
+    ];
+    let listen = free_port();
+    let agent = Agent::start(&single_service_config(
+        listen,
+        &[&backends[0], &backends[1]],
+        "x-user-id",
+    ));
+    let mut envoy = agent.start_envoy("reload-node");
+    wait_all_acked(&agent, "reload-node");
+    let envoy_pid = envoy.process.pid();
+    let used = assert_sticky(listen, "x-user-id", 12);
+    assert!(used.iter().all(|b| b == "r1" || b == "r2"), "{used:?}");
+
+    // 1. Add a backend: CDS/EDS change; Envoy starts using r3 without a restart.
+    let before = debug_snapshot(&agent);
+    agent.write_config(&single_service_config(
+        listen,
+        &[&backends[0], &backends[1], &backends[2]],
+        "x-user-id",
+    ));
+    let reached_r3 = wait_until(PROPAGATION, || {
+        (0..60).any(|user| backend_for(listen, "/", "x-user-id", &format!("user-{user}")) == "r3")
+    });
+    assert!(
+        reached_r3,
+        "no key reached the added backend r3.\nagent log:\n{}",
+        agent.process.log()
+    );
+    wait_all_acked(&agent, "reload-node");
+    let after_add = debug_snapshot(&agent);
+    assert_ne!(
+        before["types"]["eds"]["version"],
+        after_add["types"]["eds"]["version"]
+    );
+    assert_eq!(
+        before["types"]["lds"]["version"], after_add["types"]["lds"]["version"],
+        "adding an endpoint changed a listener"
+    );
+    assert!(envoy.process.is_running());
+    assert_eq!(envoy.process.pid(), envoy_pid);
+
+    // 2. Change the key source (x-user-id → x-tenant): only the ECDS resource changes; Envoy
+    //    keeps its listener (no listener modification) and the filter now reads x-tenant.
+    let listener_updates = envoy.counter("listener_manager.lds.update_success");
+    agent.write_config(&single_service_config(
+        listen,
+        &[&backends[0], &backends[1], &backends[2]],
+        "x-tenant",
+    ));
+    let switched = wait_until(PROPAGATION, || {
+        key_seen(listen, "/", "x-tenant", "acme").is_some()
+    });
+    assert!(
+        switched,
+        "the filter never started reading x-tenant.\nagent log:\n{}",
+        agent.process.log()
+    );
+    assert_eq!(
+        key_seen(listen, "/", "x-user-id", "alice"),
+        None,
+        "the old key source is still used"
+    );
+    wait_all_acked(&agent, "reload-node");
+    let after_keys = debug_snapshot(&agent);
+    assert_eq!(
+        after_add["types"]["lds"]["version"],
+        after_keys["types"]["lds"]["version"]
+    );
+    assert_ne!(
+        after_add["types"]["ecds"]["version"],
+        after_keys["types"]["ecds"]["version"]
+    );
+    assert_eq!(
+        envoy.counter("listener_manager.lds.update_success"),
+        listener_updates,
+        "a key-source change re-sent listeners"
+    );
+    assert_eq!(envoy.counter("listener_manager.listener_modified"), Some(0));
+
+    // 3. An invalid edit (dangling route) is rejected: counted, and nothing Envoy sees changes.
+    let dump_before = config_fingerprint(&envoy);
+    let sticky_before: Vec<String> = (0..12)
+        .map(|u| backend_for(listen, "/", "x-tenant", &format!("t-{u}")))
+        .collect();
+    let failures_before = agent
+        .metric("xds_config_reload_failures_total")
+        .unwrap_or(0.0);
+    let invalid = single_service_config(listen, &[&backends[0]], "x-tenant")
+        .replace("service: web", "service: nosuch");
+    agent.write_config(&invalid);
+    let rejected = wait_until(PROPAGATION, || {
+        agent
+            .metric("xds_config_reload_failures_total")
+            .unwrap_or(0.0)
+            > failures_before
+    });
+    assert!(
+        rejected,
+        "the invalid edit was not counted as a reload failure:\n{}",
+        agent.metrics()
+    );
+    assert!(
+        agent.process.log().contains("unknown service \"nosuch\""),
+        "no positioned error logged:\n{}",
+        agent.process.log()
+    );
+    assert_eq!(
+        debug_snapshot(&agent)["version"],
+        after_keys["version"],
+        "the snapshot changed"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        config_fingerprint(&envoy),
+        dump_before,
+        "Envoy's configuration changed after an invalid edit"
+    );
+    let sticky_after: Vec<String> = (0..12)
+        .map(|u| backend_for(listen, "/", "x-tenant", &format!("t-{u}")))
+        .collect();
+    assert_eq!(sticky_before, sticky_after);
+    assert_eq!(agent.admin_get("/readyz").map(|r| r.status).ok(), Some(200));
+    assert_eq!(envoy.process.pid(), envoy_pid);
+}
