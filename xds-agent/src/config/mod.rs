@@ -227,3 +227,6 @@ fn parse_error(
         message,
     }
 }
+
+#[cfg(test)]
+mod tests;

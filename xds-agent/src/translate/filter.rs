@@ -106,7 +106,6 @@ pub fn extension_config(
             })),
             ..PluginConfig::default()
         }),
-        ..Wasm::default()
     };
     TypedExtensionConfig {
         name,

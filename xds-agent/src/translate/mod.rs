@@ -92,3 +92,6 @@ pub fn translate(config: &AgentConfig, options: &TranslateOptions) -> Resources 
     }
     resources
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! The loader end to end: positions, merging, every error collected.
+
+use super::{Source, load, load_sources};
+
+fn source(file: &str, text: &str) -> Source {
+    Source {
+        file: file.into(),
+        text: text.to_owned(),
+    }
+}
+
+const BAD: &str = "listeners:
+  - name: ingress
+    address: 127.0.0.1:10000
+    routes:
+      - prefix: /
+        service: nosuch
+services:
+  - name: web
+    endpoints:
+      - address: 127.0.0.1:8081
+        hashKey: a
+      - address: 127.0.0.1:8082
+        hashKey: a
+    affinity:
+      keys: [{header: x-user-id}, {cookie: \"\"}]
+    loadBalancer:
+      maglev: {tableSize: 65536}
+      hashBalanceFactor: 99
+  - name: ring
+    endpoints: [{address: 10.0.0.1:80}]
+    loadBalancer:
+      ringHash: {minimumRingSize: 9000000}
+filter: {wasm: f.wasm}
+";
+
+#[test]
+fn every_error_has_file_line_column_and_path() {
+    let errors = load_sources(&[source("bad.yaml", BAD)]).unwrap_err();
+    let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    for expected in [
+        "bad.yaml:6:18: listeners[0].routes[0].service: unknown service \"nosuch\"",
+        "bad.yaml:13:18: services[0].endpoints[1].hashKey: duplicate hashKey \"a\" in this service",
+        "bad.yaml:15:44: services[0].affinity.keys[1].cookie:",
+        "bad.yaml:17:27: services[0].loadBalancer.maglev.tableSize: tableSize 65536 must be a prime number",
+        "bad.yaml:18:26: services[0].loadBalancer.hashBalanceFactor: hashBalanceFactor 99 must be at least 100",
+        "bad.yaml:22:35: services[1].loadBalancer.ringHash.minimumRingSize: minimumRingSize 9000000 is outside Envoy's range",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(expected)),
+            "missing {expected:?} in {lines:#?}"
+        );
+    }
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+}
+
+#[test]
+fn unknown_fields_and_syntax_errors_are_positioned_per_document() {
+    let text = "services:\n  - name: web\n    endpoint: []\n---\nlisteners: [\n";
+    let errors = load_sources(&[source("two.yaml", text)]).unwrap_err();
+    let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert!(
+        lines[0].starts_with("two.yaml:3:5: services[0].endpoint: unknown field `endpoint`"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("two.yaml:5:") || lines[1].starts_with("two.yaml:6:"),
+        "{lines:#?}"
+    );
+    assert_eq!(lines.len(), 2);
+}
+
+#[test]
+fn documents_and_files_are_merged_and_cross_referenced() {
+    let services = "services:\n  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n";
+    let listeners = "listeners:\n  - {name: l, address: '127.0.0.1:10000', routes: [{service: web}]}\n---\nlisteners:\n  - {name: m, address: '127.0.0.1:10001', routes: [{prefix: /m, service: web}]}\n";
+    let config = load_sources(&[source("a.yaml", services), source("b.yaml", listeners)]).unwrap();
+    assert_eq!(config.listeners.len(), 2);
+    assert_eq!(config.listeners[0].routes[0].prefix, "/");
+    assert_eq!(config.services[0].name, "web");
+    let duplicate =
+        load_sources(&[source("a.yaml", services), source("c.yaml", services)]).unwrap_err();
+    assert_eq!(duplicate.0.len(), 1);
+    assert!(
+        duplicate.0[0]
+            .to_string()
+            .starts_with("c.yaml:2:11: services[0].name: duplicate service name \"web\""),
+        "{duplicate}"
+    );
+}
+
+#[test]
+fn affinity_requires_a_filter_and_unreadable_paths_are_one_error() {
+    let text = "services:\n  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n    affinity: {keys: [{header: x}]}\n";
+    let errors = load_sources(&[source("f.yaml", text)]).unwrap_err();
+    assert!(
+        errors.to_string().contains(
+            "services[0].affinity: a service has affinity but no document sets filter.wasm"
+        ),
+        "{errors}"
+    );
+    let missing = load(std::path::Path::new("/nonexistent/xds-agent.yaml")).unwrap_err();
+    assert_eq!(missing.0.len(), 1);
+    assert!(missing.to_string().contains("/nonexistent/xds-agent.yaml"));
+}
+
+#[test]
+fn every_yaml_file_in_examples_is_valid() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            load(&path).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1);
+}
