@@ -10,7 +10,7 @@ pub const ENTRIES_PER_LIGHTEST_HOST: u64 = 2048;
 /// (max/mean ≤ 1.10 of uniformly random keys).
 ///
 /// Rule: give the lightest host [`ENTRIES_PER_LIGHTEST_HOST`] (2048) ring entries, i.e.
-/// `2048 × ⌈total_weight / min_weight⌉` (`2048 × N` for `N` equal hosts), at least Envoy's default
+/// `⌈2048 × total_weight / min_weight⌉` (`2048 × N` for `N` equal hosts), at least Envoy's default
 /// 1024 and at most Envoy's limit 8,388,608 (reached at 4096 equal hosts; past it the guarantee
 /// weakens). Why 2048: a host's share of the ring is the sum of `k`
 /// random arcs, whose relative spread is about `1/√k`; with `k = 2048` that is 2.2%, so even the
@@ -25,6 +25,6 @@ pub fn recommended_min_ring_size(hosts: &[Host]) -> u64 {
         .min()
         .unwrap_or(1)
         .max(1);
-    let wanted = ENTRIES_PER_LIGHTEST_HOST.saturating_mul(total.div_ceil(lightest));
+    let wanted = ENTRIES_PER_LIGHTEST_HOST.saturating_mul(total).div_ceil(lightest);
     wanted.clamp(DEFAULT_MIN_RING_SIZE, DEFAULT_MAX_RING_SIZE)
 }

@@ -2,7 +2,10 @@
 //! with an `Args` struct and a `run` function, and a match arm in [`run`].
 
 pub mod bootstrap;
+pub mod explain;
+mod prediction;
 pub mod serve;
+pub mod simulate;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -42,6 +45,10 @@ pub enum Command {
     Validate(validate::Args),
     /// Print an Envoy bootstrap YAML that gets everything from the agent.
     Bootstrap(bootstrap::Args),
+    /// Print the backend Envoy picks for a request carrying an affinity key.
+    Explain(explain::Args),
+    /// Spread N keys over a service's backends; show balance and the keys a change moves.
+    Simulate(simulate::Args),
 }
 
 /// Run the parsed command line.
@@ -52,6 +59,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Bootstrap(args) => bootstrap::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
 

@@ -1,0 +1,78 @@
+//! `xds-agent explain --config F --service S --key K [--key K2 ...] [--source KIND]`: the backend
+//! Envoy picks for a request whose affinity key is K, by reproducing the filter's hashing and
+//! Envoy's ring hash or Maglev with `affinity-predictor`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::prediction::{PredictionError, ServicePrediction};
+
+/// Arguments of `explain`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file or directory of YAML files.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The service (cluster) the request is routed to.
+    #[arg(long)]
+    pub service: String,
+    /// The affinity key the request carries (before the filter's normalisation and hashing);
+    /// repeat for several keys.
+    #[arg(long, required = true)]
+    pub key: Vec<String>,
+    /// The key source kind it comes from (`header`, `cookie`, `query`, `sourceIp`,
+    /// `composite`); default: the kind of the filter's first key source.
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+/// Run `explain`.
+#[must_use]
+pub fn run(args: &Args) -> ExitCode {
+    match explain(args) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(super::EXIT_INVALID_CONFIG)
+        }
+    }
+}
+
+fn explain(args: &Args) -> Result<String, PredictionError> {
+    let prediction = ServicePrediction::load(&args.config, &args.service)?;
+    let balancer = prediction.balancer(prediction.hosts()?)?;
+    let mut report = format!("service:       {}\n", args.service);
+    report.push_str(&format!(
+        "load balancer: {}\n",
+        prediction.describe_load_balancer()
+    ));
+    for key in &args.key {
+        let key_hash = prediction.request_hash(key, args.source.as_deref())?;
+        let host = balancer.pick(key_hash.hash);
+        report.push_str(&format!("\nkey:           {key}\n"));
+        if let Some((header, value)) = &key_hash.header {
+            report.push_str(&format!(
+                "filter writes: {header}: {}\n",
+                String::from_utf8_lossy(value)
+            ));
+        }
+        report.push_str(&format!(
+            "envoy hashes:  {} = {:?}\n",
+            key_hash.hashed_what,
+            String::from_utf8_lossy(&key_hash.hashed)
+        ));
+        report.push_str(&format!(
+            "request hash:  {} (0x{:016x})\n",
+            key_hash.hash, key_hash.hash
+        ));
+        report.push_str(&format!("backend:       {}", host.address));
+        if let Some(hash_key) = &host.hash_key {
+            report.push_str(&format!(" (hashKey {hash_key})"));
+        }
+        report.push_str(&format!(" weight {}\n", host.weight));
+    }
+    Ok(report)
+}

@@ -1,0 +1,262 @@
+//! What `explain` and `simulate` share: a service's backends and load balancer as
+//! `affinity-predictor` sees them, and the request hash Envoy computes for an affinity key.
+//!
+//! The load-balancer settings come from [`crate::lb_defaults::effective_load_balancer`], the same
+//! pure function the translator uses, so the prediction follows the agent's defaults exactly.
+
+use std::fmt;
+use std::path::Path;
+
+use affinity_core::key::{SourceKind, normalise};
+use affinity_core::source_ip::canonical_ip;
+use affinity_core::{FilterConfig, hash::affinity_header_value_bytes};
+use affinity_predictor::{Balancer, Host, RingHashFunction, RingHashSettings, header_hash};
+
+use crate::config;
+use crate::lb_defaults::{EffectiveLoadBalancer, effective_load_balancer};
+use crate::model::{Endpoint, EndpointAddress, HashFunction, HashPolicy, Service};
+
+/// Why a prediction cannot be made; printed as is.
+#[derive(Debug)]
+pub struct PredictionError(pub String);
+
+impl fmt::Display for PredictionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A service loaded from the agent's configuration, ready for predictions.
+pub struct ServicePrediction {
+    /// The service as configured.
+    pub service: Service,
+    /// The load balancer the agent configures for it.
+    pub load_balancer: EffectiveLoadBalancer,
+}
+
+impl ServicePrediction {
+    /// Loads `config_path` (file or directory) and finds `service_name` in it.
+    ///
+    /// # Errors
+    /// The configuration's errors (file:line), or an unknown service naming the known ones.
+    pub fn load(config_path: &Path, service_name: &str) -> Result<Self, PredictionError> {
+        let loaded =
+            config::load(config_path).map_err(|errors| PredictionError(errors.to_string()))?;
+        let known: Vec<&str> = loaded
+            .config
+            .services
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        let service = loaded
+            .config
+            .services
+            .iter()
+            .find(|service| service.name == service_name)
+            .cloned()
+            .ok_or_else(|| {
+                PredictionError(format!(
+                    "--service: no service {service_name:?} in {} (services: {})",
+                    config_path.display(),
+                    known.join(", ")
+                ))
+            })?;
+        Ok(Self::of(service))
+    }
+
+    /// The prediction for `service` as configured.
+    #[must_use]
+    pub fn of(service: Service) -> Self {
+        let load_balancer = effective_load_balancer(&service);
+        Self {
+            service,
+            load_balancer,
+        }
+    }
+
+    /// The same service with other endpoints: its load balancer is recomputed as the agent would
+    /// (a default ring size follows the endpoints).
+    #[must_use]
+    pub fn with_endpoints(&self, endpoints: Vec<Endpoint>) -> Self {
+        let mut service = self.service.clone();
+        service.endpoints = endpoints;
+        Self::of(service)
+    }
+
+    /// The service's endpoints as predictor hosts.
+    ///
+    /// # Errors
+    /// A DNS endpoint: Envoy hashes the addresses the name resolves to, unknown here.
+    pub fn hosts(&self) -> Result<Vec<Host>, PredictionError> {
+        self.service
+            .endpoints
+            .iter()
+            .map(|endpoint| match &endpoint.address {
+                EndpointAddress::Ip(address) => Ok(Host {
+                    address: address.to_string(),
+                    hash_key: endpoint.hash_key.clone(),
+                    weight: endpoint.weight,
+                }),
+                EndpointAddress::Dns { .. } => Err(PredictionError(format!(
+                    "services[{}].endpoints: {} is a DNS name; Envoy places the addresses it \
+                     resolves to, which cannot be predicted here",
+                    self.service.name, endpoint.address
+                ))),
+            })
+            .collect()
+    }
+
+    /// Envoy's ring or table over `hosts` with this service's settings.
+    ///
+    /// # Errors
+    /// Hosts or settings the predictor cannot reproduce (e.g. two hosts with one `hashKey`).
+    pub fn balancer(&self, hosts: Vec<Host>) -> Result<Balancer, PredictionError> {
+        let built = match self.load_balancer {
+            EffectiveLoadBalancer::RingHash {
+                minimum_ring_size,
+                maximum_ring_size,
+                hash_function,
+                ..
+            } => Balancer::ring_hash(
+                hosts,
+                RingHashSettings {
+                    min_ring_size: minimum_ring_size,
+                    max_ring_size: maximum_ring_size,
+                    hash_function: match hash_function {
+                        HashFunction::XxHash => RingHashFunction::XxHash,
+                        HashFunction::MurmurHash2 => RingHashFunction::MurmurHash2,
+                    },
+                },
+            ),
+            EffectiveLoadBalancer::Maglev { table_size, .. } => Balancer::maglev(hosts, table_size),
+        };
+        built.map_err(|error| PredictionError(format!("services[{}]: {error}", self.service.name)))
+    }
+
+    /// A one-line description of the load balancer, e.g. `ring hash (6144 entries, xxHash)`.
+    #[must_use]
+    pub fn describe_load_balancer(&self) -> String {
+        let (mut text, factor) = match self.load_balancer {
+            EffectiveLoadBalancer::RingHash {
+                minimum_ring_size,
+                maximum_ring_size,
+                hash_function,
+                hash_balance_factor,
+            } => (
+                format!(
+                    "ring hash (minimum ring size {minimum_ring_size}, maximum {maximum_ring_size}, {})",
+                    match hash_function {
+                        HashFunction::XxHash => "xxHash",
+                        HashFunction::MurmurHash2 => "MurmurHash2",
+                    }
+                ),
+                hash_balance_factor,
+            ),
+            EffectiveLoadBalancer::Maglev {
+                table_size,
+                hash_balance_factor,
+            } => (
+                format!("maglev (table size {table_size})"),
+                hash_balance_factor,
+            ),
+        };
+        if let Some(factor) = factor {
+            text.push_str(&format!(
+                "; bounded load {factor}%: the prediction holds while that host is not over its bound"
+            ));
+        }
+        text
+    }
+
+    /// How a request carrying affinity key `key` is hashed, step by step.
+    ///
+    /// # Errors
+    /// A `--source` that is not one of the filter's kinds, or a key that normalises to nothing.
+    pub fn request_hash(
+        &self,
+        key: &str,
+        source: Option<&str>,
+    ) -> Result<KeyHash, PredictionError> {
+        match (&self.service.hash_policy, &self.service.affinity) {
+            (Some(policy), _) => Ok(KeyHash {
+                header: None,
+                hashed: key.as_bytes().to_vec(),
+                hashed_what: describe_policy(policy),
+                hash: header_hash(key.as_bytes()),
+            }),
+            (None, Some(filter)) => filter_hash(filter, key, source),
+            (None, None) => Ok(KeyHash {
+                header: None,
+                hashed: key.as_bytes().to_vec(),
+                hashed_what: "header x-affinity-key (no filter: sent by the client)".to_owned(),
+                hash: header_hash(key.as_bytes()),
+            }),
+        }
+    }
+}
+
+/// The steps from an affinity key to Envoy's request hash.
+pub struct KeyHash {
+    /// The filter's output header and the value it writes, when the filter runs.
+    pub header: Option<(String, Vec<u8>)>,
+    /// The bytes Envoy's `hash_policy` hashes.
+    pub hashed: Vec<u8>,
+    /// What those bytes are (which request property).
+    pub hashed_what: String,
+    /// The 64-bit request hash.
+    pub hash: u64,
+}
+
+fn describe_policy(policy: &HashPolicy) -> String {
+    match policy {
+        HashPolicy::Header { name } => format!("header {name}"),
+        HashPolicy::Cookie { name, .. } => format!("cookie {name}"),
+        HashPolicy::SourceIp => "source IP".to_owned(),
+        HashPolicy::QueryParameter { name } => format!("query parameter {name}"),
+    }
+}
+
+fn filter_hash(
+    filter: &FilterConfig,
+    key: &str,
+    source: Option<&str>,
+) -> Result<KeyHash, PredictionError> {
+    let kind = match source {
+        Some(name) => SourceKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| {
+                let kinds: Vec<&str> = SourceKind::ALL.iter().map(|k| k.as_str()).collect();
+                PredictionError(format!(
+                    "--source: {name:?} is not one of {}",
+                    kinds.join(", ")
+                ))
+            })?,
+        None => filter.keys.first().map(SourceKind::of).ok_or_else(|| {
+            PredictionError("affinity.keys: the filter has no key source".to_owned())
+        })?,
+    };
+    let value = match kind {
+        SourceKind::SourceIp => canonical_ip(key.as_bytes())
+            .map(String::into_bytes)
+            .ok_or_else(|| PredictionError(format!("--key: {key:?} is not an IP address")))?,
+        // A composite key is given already joined; only the parts are trimmed and case-folded.
+        SourceKind::Composite => key.as_bytes().to_vec(),
+        _ => normalise(key.as_bytes(), filter.lowercase).ok_or_else(|| {
+            PredictionError(
+                "--key: empty after trimming; the filter treats it as missing".to_owned(),
+            )
+        })?,
+    };
+    let header_value =
+        affinity_header_value_bytes(kind.as_str(), &value, filter.hash, filter.max_key_length);
+    Ok(KeyHash {
+        hash: header_hash(&header_value),
+        hashed_what: format!(
+            "header {} (written by the affinity filter)",
+            filter.output_header
+        ),
+        hashed: header_value.clone(),
+        header: Some((filter.output_header.clone(), header_value)),
+    })
+}
