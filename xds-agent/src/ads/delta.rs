@@ -133,7 +133,11 @@ impl DeltaStream {
     /// Push what changed in `snapshot` to every type this stream watches.
     pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> DeltaStep {
         let mut step = DeltaStep::new();
-        let types: Vec<ResourceType> = self.watches.keys().copied().collect();
+        // Clusters and endpoints before the listeners and routes that use them.
+        let types: Vec<ResourceType> = ResourceType::ALL
+            .into_iter()
+            .filter(|t| self.watches.contains_key(t))
+            .collect();
         for resource_type in types {
             self.respond(resource_type, snapshot, false, &mut step);
         }

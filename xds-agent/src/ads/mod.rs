@@ -98,11 +98,13 @@ pub(crate) mod test_snapshots {
 
     use envoy_types::pb::envoy::config::cluster::v3::Cluster;
     use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+    use envoy_types::pb::envoy::config::listener::v3::Listener;
 
     use crate::snapshot::Snapshot;
     use crate::translate::Resources;
 
-    /// Static clusters `names` and a load assignment per name, whose content depends on `generation`.
+    /// Static clusters `names`, a load assignment per name and a listener `l`; the load assignments'
+    /// and the listener's content depend on `generation`.
     pub fn snapshot(names: &[&str], generation: u32) -> Snapshot {
         let resources = Resources {
             clusters: names
@@ -121,6 +123,11 @@ pub(crate) mod test_snapshots {
                     endpoints: (0..generation).map(|_| Default::default()).collect(),
                 })
                 .collect(),
+            listeners: vec![Listener {
+                name: "l".to_owned(),
+                stat_prefix: format!("g{generation}"),
+                ..Listener::default()
+            }],
             ..Resources::default()
         };
         Snapshot::new(&resources).unwrap()

@@ -113,7 +113,11 @@ impl SotwStream {
     /// Push `snapshot` to every type this stream watches whose version changed.
     pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> SotwStep {
         let mut step = SotwStep::new();
-        let types: Vec<ResourceType> = self.watches.keys().copied().collect();
+        // Clusters and endpoints before the listeners and routes that use them.
+        let types: Vec<ResourceType> = ResourceType::ALL
+            .into_iter()
+            .filter(|t| self.watches.contains_key(t))
+            .collect();
         for resource_type in types {
             let current = snapshot
                 .resources(resource_type)
@@ -342,6 +346,30 @@ mod tests {
                 .responses
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn pushes_clusters_and_endpoints_before_listeners() {
+        let mut stream = SotwStream::new();
+        let snap = snapshot(&["a"], 1);
+        stream.on_request(&request(ResourceType::Listener, "", "", &[]), &snap);
+        stream.on_request(
+            &request(ResourceType::ClusterLoadAssignment, "", "", &["a", "b"]),
+            &snap,
+        );
+        stream.on_request(&request(ResourceType::Cluster, "", "", &[]), &snap);
+        let order: Vec<String> = stream
+            .on_snapshot(&snapshot(&["a", "b"], 2))
+            .responses
+            .into_iter()
+            .map(|r| r.type_url)
+            .collect();
+        let expected = [
+            ResourceType::Cluster,
+            ResourceType::ClusterLoadAssignment,
+            ResourceType::Listener,
+        ];
+        assert_eq!(order, expected.map(|t| t.type_url().to_owned()));
     }
 
     #[test]

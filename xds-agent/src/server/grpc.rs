@@ -104,7 +104,9 @@ impl AdsService {
                 let step = tokio::select! {
                     message = inbound.message() => match message {
                         Ok(Some(request)) => {
-                            let published = snapshots.borrow_and_update().clone();
+                            // Not marked as seen: if the snapshot changed, the `changed()` arm
+                            // still fires and pushes the other types.
+                            let published = snapshots.borrow().clone();
                             machine.on_request(&request, &published.snapshot)
                         }
                         Ok(None) => break,
