@@ -102,6 +102,10 @@ fn health_check(model: &model::HealthCheck) -> HealthCheck {
     HealthCheck {
         timeout: Some(duration(model.timeout)),
         interval: Some(duration(model.interval)),
+        // Envoy checks a cluster that has carried no traffic yet every `no_traffic_interval` (60 s by default)
+        // and keeps an already scheduled check when traffic starts: without this, a backend that dies in the
+        // first minute stays "healthy" for up to a minute.
+        no_traffic_interval: Some(duration(model.interval)),
         unhealthy_threshold: Some(u32_value(model.unhealthy_threshold)),
         healthy_threshold: Some(u32_value(model.healthy_threshold)),
         health_checker: Some(HealthChecker::HttpHealthCheck(HttpHealthCheck {

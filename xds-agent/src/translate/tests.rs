@@ -194,6 +194,7 @@ fn health_check_outlier_detection_and_connect_timeout() {
     let cluster = web(&r);
     let hc = &cluster.health_checks[0];
     assert_eq!(hc.interval.unwrap().seconds, 2);
+    assert_eq!(hc.no_traffic_interval.unwrap().seconds, 2);
     assert_eq!(hc.timeout.unwrap().seconds, 1);
     assert_eq!(hc.unhealthy_threshold.unwrap().value, 3);
     assert_eq!(hc.healthy_threshold.unwrap().value, 1);
