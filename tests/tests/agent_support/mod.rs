@@ -118,6 +118,18 @@ pub const TYPES: [&str; 5] = ["lds", "rds", "cds", "eds", "ecds"];
 /// Waits until node `node` has ACKed, for every type, the version the agent's snapshot has; then
 /// checks it never NACKed.
 pub fn wait_all_acked(agent: &Agent, node: &str) {
+    wait_current_acked(agent, node);
+    let nodes = debug_nodes(agent);
+    for t in TYPES {
+        assert_eq!(
+            nodes[node]["types"][t]["nacks"], 0,
+            "node {node} NACKed {t}: {nodes:#}"
+        );
+    }
+}
+
+/// Waits until node `node` has ACKed, for every type, the version the agent's snapshot has.
+pub fn wait_current_acked(agent: &Agent, node: &str) {
     let acked = e2e::wait_until(PROPAGATION, || {
         let nodes = debug_nodes(agent);
         let snapshot = debug_snapshot(agent);
@@ -126,19 +138,13 @@ pub fn wait_all_acked(agent: &Agent, node: &str) {
             acked.is_string() && *acked == snapshot["types"][t]["version"]
         })
     });
-    let nodes = debug_nodes(agent);
     assert!(
         acked,
-        "node {node} did not ACK the current snapshot of every type.\n/debug/nodes: {nodes:#}\n/debug/snapshot: {:#}\nagent log:\n{}",
+        "node {node} did not ACK the current snapshot of every type.\n/debug/nodes: {:#}\n/debug/snapshot: {:#}\nagent log:\n{}",
+        debug_nodes(agent),
         debug_snapshot(agent),
         agent.process.log()
     );
-    for t in TYPES {
-        assert_eq!(
-            nodes[node]["types"][t]["nacks"], 0,
-            "node {node} NACKed {t}: {nodes:#}"
-        );
-    }
 }
 
 /// Envoy's config dump including EDS.
