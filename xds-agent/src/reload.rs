@@ -65,3 +65,58 @@ pub async fn watch_config(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load;
+
+    const VALID: &str = "listeners: [{name: l, address: '127.0.0.1:10000', routes: [{service: web}]}]\nservices: [{name: web, endpoints: [{address: '10.0.0.1:80'}]}]\n";
+
+    async fn wait_for(mut condition: impl FnMut() -> bool) -> bool {
+        for _ in 0..100 {
+            if condition() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn applies_valid_changes_and_keeps_the_last_good_snapshot_on_invalid_ones() {
+        let dir = std::env::temp_dir().join(format!("xds-agent-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(&file, VALID).unwrap();
+        let options = TranslateOptions {
+            agent_admin_address: "127.0.0.1:19000".parse().unwrap(),
+        };
+        let state = AgentState::new(publish(&load(&file).unwrap(), &options).unwrap());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(watch_config(file.clone(), state.clone(), options, stopped));
+        let initial = state.current().snapshot.version.clone();
+
+        std::fs::write(&file, VALID.replace("service: web", "service: nosuch")).unwrap();
+        assert!(
+            wait_for(|| state.metrics.reload_failures() == 1).await,
+            "invalid change not counted"
+        );
+        assert_eq!(
+            state.current().snapshot.version,
+            initial,
+            "an invalid change was published"
+        );
+
+        std::fs::write(&file, VALID.replace("10.0.0.1", "10.0.0.2")).unwrap();
+        assert!(
+            wait_for(|| state.current().snapshot.version != initial).await,
+            "valid change not applied"
+        );
+        assert_eq!(state.metrics.reload_failures(), 1);
+
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

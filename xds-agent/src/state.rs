@@ -51,7 +51,7 @@ pub fn publish(
             let actual = hex(&Sha256::digest(&bytes));
             if actual != *sha256 {
                 return Err(vec![format!(
-                    "{} changed while loading; will retry",
+                    "{} changed while it was being loaded; save the configuration again to retry",
                     file.display()
                 )]);
             }
