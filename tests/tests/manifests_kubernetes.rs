@@ -654,3 +654,29 @@ fn a_kustomization_with_a_missing_or_unlisted_file_is_rejected() {
         "{errors:#?}"
     );
 }
+
+/// The agent's config in the ConfigMap passes the agent's own validator (`xds-agent validate`).
+#[test]
+fn the_agent_config_map_passes_xds_agent_validate() {
+    let docs = objects();
+    let config = find(&docs, "ConfigMap", "xds-agent-config").value["data"]["config.yaml"]
+        .as_str()
+        .expect("config.yaml key")
+        .to_string();
+    let dir = std::env::temp_dir().join(format!("manifests-agent-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config).expect("write config");
+    let output = Command::new(e2e::paths::agent_bin())
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .expect("run xds-agent validate");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "xds-agent validate rejected the ConfigMap's config.yaml:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

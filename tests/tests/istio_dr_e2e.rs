@@ -1,0 +1,387 @@
+//! DestinationRule-driven mode against the real Envoy: the agent is fed only a ServiceEntry and a
+//! DestinationRule, and Envoy (bootstrapped from the agent) sticks by every `consistentHash` key —
+//! header, cookie with a ttl (Envoy issues the cookie, the next request honours it), source IP and
+//! query parameter — under ring hash and under Maglev. An invalid rule is rejected with its
+//! file:line, and the previous configuration keeps serving.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use e2e::agent::Agent;
+use e2e::http::{self, Request};
+use e2e::{Backend, Envoy, free_port, wait_until};
+
+/// Time allowed for a configuration change to reach Envoy.
+const PROPAGATION: Duration = Duration::from_secs(20);
+/// Distinct keys per stickiness check.
+const KEYS: usize = 12;
+/// Requests per key after the first.
+const REPEATS: usize = 4;
+
+/// The ServiceEntry: host `web.e2e.internal` on 127.0.0.1:`listen`, one inline endpoint per backend.
+fn service_entry(listen: u16, backends: &[Backend]) -> String {
+    let endpoints: String = backends
+        .iter()
+        .map(|b| {
+            format!(
+                "    - address: 127.0.0.1\n      ports: {{http: {}}}\n",
+                b.port
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: web
+  namespace: e2e
+spec:
+  hosts: [web.e2e.internal]
+  addresses: [127.0.0.1]
+  ports:
+    - {{number: {listen}, name: http, protocol: HTTP}}
+  resolution: STATIC
+  endpoints:
+{endpoints}"
+    )
+}
+
+/// A DestinationRule for the host with `hash_key` and `algorithm` (YAML lines under `consistentHash`).
+fn destination_rule(api_version: &str, hash_key: &str, algorithm: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/{api_version}
+kind: DestinationRule
+metadata:
+  name: web
+  namespace: e2e
+spec:
+  host: web.e2e.internal
+  trafficPolicy:
+    loadBalancer:
+      consistentHash:
+        {hash_key}
+        {algorithm}
+"
+    )
+}
+
+fn istio_config(listen: u16, backends: &[Backend], rule: &str) -> String {
+    format!("{}---\n{rule}", service_entry(listen, backends))
+}
+
+/// One consistentHash key: its YAML, what Envoy's config dump shows for it, and a request carrying key `k`.
+struct HashKey {
+    name: &'static str,
+    yaml: &'static str,
+    dump_marker: &'static str,
+    request: fn(usize) -> Request,
+}
+
+const HASH_KEYS: [HashKey; 4] = [
+    HashKey {
+        name: "header",
+        yaml: "httpHeaderName: x-user",
+        dump_marker: r#""header_name":"x-user""#,
+        request: |k| http::get("/").header("x-user", &format!("user-{k}")),
+    },
+    HashKey {
+        name: "cookie",
+        yaml: "httpCookie: {name: sticky, path: /, ttl: 3600s}",
+        dump_marker: r#""cookie":{"name":"sticky","ttl":"3600s","path":"/"}"#,
+        request: |k| http::get("/").header("cookie", &format!("sticky=session-{k}")),
+    },
+    HashKey {
+        name: "source IP",
+        yaml: "useSourceIp: true",
+        dump_marker: r#""connection_properties":{"source_ip":true}"#,
+        request: |k| http::get("/").from_source(source_ip(k)),
+    },
+    HashKey {
+        name: "query",
+        yaml: "httpQueryParameterName: user",
+        dump_marker: r#""query_parameter":{"name":"user"}"#,
+        request: |k| http::get(&format!("/items?user=user-{k}")),
+    },
+];
+
+/// A distinct loopback source address per key: 127.0.0.10, 127.0.0.11, ...
+fn source_ip(k: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        0,
+        10 + u8::try_from(k).expect("few keys"),
+    ))
+}
+
+/// (YAML under consistentHash, what Envoy's cluster dump shows for it).
+const ALGORITHMS: [(&str, &str); 2] = [
+    (
+        "ringHash: {minimumRingSize: 1024}",
+        "envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash",
+    ),
+    (
+        "maglev: {tableSize: 65537}",
+        "envoy.extensions.load_balancing_policies.maglev.v3.Maglev",
+    ),
+];
+
+fn compact_dump(envoy: &Envoy) -> String {
+    let dump = envoy
+        .admin("/config_dump")
+        .map(|r| r.body)
+        .unwrap_or_default();
+    dump.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// What Envoy got from the agent: the config dump without the bootstrap (whose map fields Envoy
+/// prints in varying order), with the versions and timestamps of every resource.
+fn dynamic_config(envoy: &Envoy) -> Vec<serde_json::Value> {
+    let dump: serde_json::Value = serde_json::from_str(
+        &envoy
+            .admin("/config_dump")
+            .map(|r| r.body)
+            .unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("config_dump is not JSON: {e}"));
+    let configs = dump["configs"].as_array().cloned().unwrap_or_default();
+    let dynamic: Vec<serde_json::Value> = configs
+        .into_iter()
+        .filter(|c| {
+            !c["@type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("BootstrapConfigDump"))
+        })
+        .collect();
+    assert!(
+        dynamic.len() >= 3,
+        "no listeners/clusters/routes in the config dump"
+    );
+    dynamic
+}
+
+/// Waits until Envoy's configuration shows every marker (the agent has pushed the change).
+fn wait_for_config(agent: &Agent, envoy: &Envoy, markers: &[&str]) {
+    let applied = wait_until(PROPAGATION, || {
+        let dump = compact_dump(envoy);
+        markers.iter().all(|m| dump.contains(m))
+    });
+    assert!(
+        applied,
+        "Envoy never showed {markers:?}.\nconfig_dump: {}\nagent log:\n{}",
+        compact_dump(envoy),
+        agent.process.log()
+    );
+}
+
+fn backend_of(listen: u16, request: &Request) -> String {
+    let response = request.send_ok(listen);
+    response
+        .backend()
+        .unwrap_or_else(|| panic!("no x-backend header in {response:?}"))
+        .to_owned()
+}
+
+/// Every key keeps its backend over repeated requests; the keys spread over more than one backend.
+/// Returns the backend of each key.
+fn assert_sticky(listen: u16, key: &HashKey, context: &str) -> Vec<String> {
+    let mut chosen = Vec::new();
+    for k in 0..KEYS {
+        let request = (key.request)(k);
+        let first = backend_of(listen, &request);
+        for _ in 0..REPEATS {
+            assert_eq!(
+                backend_of(listen, &request),
+                first,
+                "{context}: key {k} moved"
+            );
+        }
+        chosen.push(first);
+    }
+    let used: BTreeSet<&String> = chosen.iter().collect();
+    assert!(
+        used.len() >= 2,
+        "{context}: {KEYS} keys all went to {used:?}"
+    );
+    chosen
+}
+
+/// With a cookie ttl, Envoy issues the cookie on a request that has none, and the request that
+/// carries it back lands on the same backend as the one that issued it.
+fn assert_cookie_issued_and_honoured(listen: u16, context: &str) {
+    let mut used = BTreeSet::new();
+    for _ in 0..KEYS {
+        let response = http::get("/").send_ok(listen);
+        let first = response.backend().expect("x-backend").to_owned();
+        let set_cookie = response
+            .header("set-cookie")
+            .unwrap_or_else(|| panic!("{context}: no cookie issued: {response:?}"));
+        assert!(set_cookie.starts_with("sticky="), "{context}: {set_cookie}");
+        assert!(
+            set_cookie.contains("Max-Age=3600"),
+            "{context}: {set_cookie}"
+        );
+        assert!(set_cookie.contains("Path=/"), "{context}: {set_cookie}");
+        let pair = set_cookie.split(';').next().unwrap_or_default().to_owned();
+        for _ in 0..REPEATS {
+            let again = http::get("/").header("cookie", &pair).send_ok(listen);
+            assert_eq!(
+                again.backend(),
+                Some(first.as_str()),
+                "{context}: issued cookie {pair} not honoured"
+            );
+            assert!(
+                again.header("set-cookie").is_none(),
+                "{context}: a second cookie was issued for {pair}"
+            );
+        }
+        used.insert(first);
+    }
+    assert!(
+        used.len() >= 2,
+        "{context}: every issued cookie went to {used:?}"
+    );
+}
+
+fn start() -> ([Backend; 3], u16) {
+    (
+        [
+            Backend::start("dr-a"),
+            Backend::start("dr-b"),
+            Backend::start("dr-c"),
+        ],
+        free_port(),
+    )
+}
+
+#[test]
+fn every_consistent_hash_key_sticks_under_ring_hash_and_maglev() {
+    let (backends, listen) = start();
+    let first = destination_rule("v1", HASH_KEYS[0].yaml, ALGORITHMS[0].0);
+    let agent = Agent::start(&istio_config(listen, &backends, &first));
+    let mut envoy = agent.start_envoy("istio-dr");
+    let versions = ["v1", "v1beta1", "v1alpha3"];
+    for (a, (algorithm, algorithm_marker)) in ALGORITHMS.iter().enumerate() {
+        for (h, key) in HASH_KEYS.iter().enumerate() {
+            let api_version = versions[(a * HASH_KEYS.len() + h) % versions.len()];
+            let context = format!("{} under {algorithm} ({api_version})", key.name);
+            let rule = destination_rule(api_version, key.yaml, algorithm);
+            agent.write_config(&istio_config(listen, &backends, &rule));
+            wait_for_config(
+                &agent,
+                &envoy,
+                &[key.dump_marker, algorithm_marker, r#""name":"outbound|"#],
+            );
+            assert_sticky(listen, key, &context);
+            if key.name == "cookie" {
+                assert_cookie_issued_and_honoured(listen, &context);
+            }
+        }
+    }
+    assert!(envoy.process.is_running(), "Envoy exited");
+}
+
+#[test]
+fn an_invalid_rule_is_rejected_and_the_previous_config_keeps_serving() {
+    let (backends, listen) = start();
+    let query = &HASH_KEYS[3];
+    let valid = destination_rule("v1", query.yaml, ALGORITHMS[1].0);
+    let agent = Agent::start(&istio_config(listen, &backends, &valid));
+    let envoy = agent.start_envoy("istio-dr-invalid");
+    wait_for_config(&agent, &envoy, &[query.dump_marker, ALGORITHMS[1].1]);
+    let before = assert_sticky(listen, query, "before the invalid rule");
+    let dynamic_before = dynamic_config(&envoy);
+
+    let failures = agent
+        .metric("xds_config_reload_failures_total")
+        .unwrap_or(0.0);
+    let invalid = destination_rule("v1", HASH_KEYS[0].yaml, "maglev: {tableSize: 65536}");
+    agent.write_config(&istio_config(listen, &backends, &invalid));
+    let rejected = wait_until(PROPAGATION, || {
+        agent
+            .metric("xds_config_reload_failures_total")
+            .unwrap_or(0.0)
+            > failures
+    });
+    assert!(
+        rejected,
+        "the invalid rule was not rejected:\n{}",
+        agent.metrics()
+    );
+    let log = agent.process.log();
+    assert!(
+        log.contains("spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize: tableSize 65536 must be a prime number for maglev"),
+        "no field-named error in the agent log:\n{log}"
+    );
+    assert!(
+        log.contains("config.yaml:31:"),
+        "the error does not name file:line:\n{log}"
+    );
+
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        dynamic_config(&envoy),
+        dynamic_before,
+        "Envoy's configuration changed after an invalid rule"
+    );
+    let after = assert_sticky(listen, query, "after the invalid rule");
+    assert_eq!(
+        before, after,
+        "keys moved although the invalid rule was rejected"
+    );
+    assert_eq!(agent.admin_get("/readyz").map(|r| r.status).ok(), Some(200));
+
+    // Fixing the rule applies it.
+    let fixed = destination_rule("v1", HASH_KEYS[0].yaml, "maglev: {tableSize: 65537}");
+    agent.write_config(&istio_config(listen, &backends, &fixed));
+    wait_for_config(&agent, &envoy, &[HASH_KEYS[0].dump_marker]);
+    assert_sticky(listen, &HASH_KEYS[0], "after fixing the rule");
+}
+
+/// The DestinationRule-mode examples in `istio/agent-mode/` pass `xds-agent validate` (a
+/// directory of Istio-only files), and a broken copy fails with exit 64 and positioned errors.
+#[test]
+fn agent_mode_examples_validate_and_a_broken_rule_does_not() {
+    let examples = e2e::paths::repo_root().join("istio/agent-mode");
+    let output = std::process::Command::new(e2e::paths::agent_bin())
+        .arg("validate")
+        .arg(&examples)
+        .output()
+        .expect("run xds-agent validate");
+    assert!(
+        output.status.success(),
+        "xds-agent validate {} failed:\n{}{}",
+        examples.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let dir = std::env::temp_dir().join(format!("istio-dr-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let web = std::fs::read_to_string(examples.join("web.yaml")).expect("web.yaml");
+    let broken = web
+        .replace("tableSize: 65537", "tableSize: 65536")
+        .replace("          name: sticky\n", "");
+    std::fs::write(dir.join("web.yaml"), broken).expect("write broken copy");
+    let output = std::process::Command::new(e2e::paths::agent_bin())
+        .arg("validate")
+        .arg(&dir)
+        .output()
+        .expect("run xds-agent validate");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("tableSize 65536 must be a prime number for maglev"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("httpCookie.name: name required for httpCookie"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("web.yaml:"),
+        "errors without file:line: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
