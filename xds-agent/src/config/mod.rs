@@ -168,8 +168,7 @@ pub fn load_sources(sources: &[Source]) -> Result<AgentConfig, ConfigErrors> {
     };
     let istio_services = std::mem::take(&mut istio_config.services);
     match model::build(&raw_documents, istio_services, &sha256_of_file) {
-        Ok(mut config) if errors.is_empty() => match istio_config.merge_listeners_into(&mut config)
-        {
+        Ok(mut config) if errors.is_empty() => match istio_config.apply_to(&mut config) {
             Ok(()) => Ok(config),
             Err(istio_errors) => Err(ConfigErrors(istio_errors)),
         },

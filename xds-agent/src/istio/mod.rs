@@ -14,6 +14,7 @@
 //!
 //! The loader hands every document with `apiVersion` or `kind` to [`from_documents`].
 
+pub mod agent_services;
 pub mod annotations;
 pub mod duration;
 pub mod endpoints;
@@ -43,6 +44,8 @@ pub struct IstioConfig {
     pub services: Vec<Service>,
     /// One listener per ServiceEntry address and HTTP port.
     pub listeners: Vec<SourcedListener>,
+    /// Rules whose host no ServiceEntry declares, for the agent's own services.
+    pub agent_service_rules: Vec<agent_services::AgentServiceRule>,
 }
 
 /// A listener and the ServiceEntry address it was made for.
@@ -55,13 +58,19 @@ pub struct SourcedListener {
 }
 
 impl IstioConfig {
-    /// Add the listeners to `config` (whose services already include [`Self::services`]); a
-    /// listener whose name or address the agent's own configuration already uses is an error.
+    /// Complete `config` (whose services already include [`Self::services`]): apply the rules
+    /// for the agent's own services, then add the listeners; a listener whose name or address
+    /// the agent's own configuration already uses is an error.
     ///
     /// # Errors
-    /// One error per clashing listener, at the ServiceEntry address.
-    pub fn merge_listeners_into(self, config: &mut AgentConfig) -> Result<(), Vec<ConfigError>> {
+    /// Every unmatched rule and clashing listener, positioned in its Istio document.
+    pub fn apply_to(self, config: &mut AgentConfig) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
+        for rule in &self.agent_service_rules {
+            if let Err(error) = rule.apply(&mut config.services) {
+                errors.push(error);
+            }
+        }
         for sourced in self.listeners {
             let clash = config
                 .listeners
@@ -142,17 +151,10 @@ pub fn from_documents(documents: &[&Document]) -> Result<IstioConfig, Vec<Config
             }
         }
     }
-    for rule in rules
-        .iter()
-        .filter(|r| !r.used && r.parsed.object.spec.host.trim() != "")
-    {
-        errors.push(rule.parsed.error(
-            FieldPath::root().key("spec").key("host"),
-            format!(
-                "host {} matches no ServiceEntry host (the agent serves hosts a ServiceEntry declares)",
-                rule.host
-            ),
-        ));
+    for rule in rules.iter().filter(|r| !r.used) {
+        if let Some(pending) = agent_service_rule(rule, &mut errors) {
+            config.agent_service_rules.push(pending);
+        }
     }
     if errors.is_empty() {
         Ok(config)
@@ -202,6 +204,44 @@ fn rules<'p, 'a>(
     rules
 }
 
+/// A rule no ServiceEntry host matched: kept for the agent's own service named like its host.
+fn agent_service_rule(
+    rule: &Rule<'_, '_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<agent_services::AgentServiceRule> {
+    let spec = &rule.parsed.object.spec;
+    let affinity_header = rule
+        .extensions
+        .affinity
+        .as_ref()
+        .map(|a| a.output_header.as_str());
+    // Port 0 selects no portLevelSettings entry: agent services have no port.
+    match traffic_policy::port_policy(spec, 0, affinity_header) {
+        Ok(policy) => Some(agent_services::AgentServiceRule {
+            host: spec.host.trim().to_owned(),
+            qualified_host: rule.host.clone(),
+            policy,
+            extensions: rule.extensions.clone(),
+            has_port_level_settings: spec
+                .traffic_policy
+                .as_ref()
+                .is_some_and(|p| !p.port_level_settings.is_empty()),
+            host_origin: rule
+                .parsed
+                .error(FieldPath::root().key("spec").key("host"), String::new())
+                .position,
+        }),
+        Err(problems) => {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|(path, message)| rule.parsed.error(path, message)),
+            );
+            None
+        }
+    }
+}
+
 fn best_rule<'r, 'p, 'a>(
     rules: &'r mut [Rule<'p, 'a>],
     host: &str,
@@ -235,20 +275,6 @@ fn service<'a>(
                 None
             }
         };
-    if let (Some(header), Some(policy)) = (affinity_header, &policy) {
-        let hashes_header = match &policy.hash_policy {
-            None => true,
-            Some(crate::model::HashPolicy::Header { name }) => name.eq_ignore_ascii_case(header),
-            Some(_) => false,
-        };
-        if !hashes_header {
-            errors.push(rule.parsed.error(
-                FieldPath::root().key("metadata").key("annotations").key(annotations::AFFINITY),
-                format!("the affinity filter writes {header}, but consistentHash for port {} hashes something else: use httpHeaderName: {header}", port.number),
-            ));
-            return None;
-        }
-    }
     let endpoints = match endpoints::endpoints_for_port(
         entry,
         port,
@@ -268,11 +294,18 @@ fn service<'a>(
         }
     };
     let policy = policy?;
-    let hash_policy = policy.hash_policy.or_else(|| {
-        affinity_header.map(|header| crate::model::HashPolicy::Header {
-            name: header.to_owned(),
-        })
-    });
+    let hash_policy =
+        match agent_services::effective_hash_policy(policy.hash_policy, affinity_header) {
+            Ok(hash_policy) => hash_policy,
+            Err(message) => {
+                let annotation = FieldPath::root()
+                    .key("metadata")
+                    .key("annotations")
+                    .key(annotations::AFFINITY);
+                errors.push(rule.parsed.error(annotation, message));
+                return None;
+            }
+        };
     Some(Service {
         name: hosts::cluster_name(host, port.number),
         endpoints,

@@ -521,3 +521,89 @@ fn a_second_rule_for_the_same_host_is_rejected() {
         "{found:?}"
     );
 }
+
+const AGENT_YAML: &str = "\
+listeners:
+  - name: ingress
+    address: 127.0.0.1:10000
+    routes:
+      - prefix: /
+        service: web
+services:
+  - name: web
+    endpoints:
+      - address: 127.0.0.1:8081
+      - address: 127.0.0.1:8082
+    loadBalancer:
+      ringHash: {minimumRingSize: 4096}
+";
+
+#[test]
+fn a_rule_for_an_agent_service_replaces_its_policy() {
+    let rule = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: web
+  annotations: {envoy-affinity.io/hash-balance-factor: \"125\"}
+spec:
+  host: web
+  trafficPolicy:
+    loadBalancer:
+      consistentHash:
+        httpCookie: {name: sticky, ttl: 60s}
+        maglev: {tableSize: 251}
+    outlierDetection: {consecutive5xxErrors: 2}
+    connectionPool:
+      tcp: {connectTimeout: 2s}
+";
+    let config = loaded(&[AGENT_YAML, rule]);
+    let web = service(&config, "web");
+    assert_eq!(
+        web.hash_policy,
+        Some(HashPolicy::Cookie {
+            name: "sticky".into(),
+            path: None,
+            ttl: Some(Duration::from_secs(60)),
+            attributes: vec![]
+        })
+    );
+    assert_eq!(
+        web.load_balancer.algorithm,
+        HashAlgorithm::Maglev(Maglev {
+            table_size: Some(251)
+        })
+    );
+    assert_eq!(web.load_balancer.hash_balance_factor, Some(125));
+    assert_eq!(
+        web.outlier_detection.as_ref().map(|o| o.consecutive_5xx),
+        Some(2)
+    );
+    assert_eq!(web.connect_timeout, Duration::from_secs(2));
+    assert_eq!(config.listeners.len(), 1, "the agent's own listener only");
+}
+
+#[test]
+fn a_rule_for_an_agent_service_cannot_have_port_level_settings() {
+    let rule = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web}
+spec:
+  host: web
+  trafficPolicy:
+    loadBalancer:
+      consistentHash: {useSourceIp: true}
+    portLevelSettings:
+      - port: {number: 80}
+        loadBalancer:
+          consistentHash: {httpHeaderName: x}
+";
+    let found = errors(&[AGENT_YAML, rule]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]
+            .starts_with("istio.yaml:19:9: spec.host: portLevelSettings need ServiceEntry ports"),
+        "{found:?}"
+    );
+}

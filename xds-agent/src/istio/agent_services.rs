@@ -1,0 +1,115 @@
+//! DestinationRules for the agent's own services: a rule whose host no ServiceEntry declares
+//! applies to the service of the agent's YAML with that name (`host: web` → service `web`),
+//! replacing its load balancer, hash policy, outlier detection and connect timeout, and adding
+//! the rule's opt-in extensions.
+
+use crate::config::{ConfigError, FieldPath, Position};
+use crate::model::{HashPolicy, Service};
+
+use super::annotations::{self, Extensions};
+use super::traffic_policy::PortPolicy;
+
+/// A rule waiting for the agent's services (known only after the YAML is built).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentServiceRule {
+    /// `spec.host` as written (the agent service name it applies to).
+    pub host: String,
+    /// The host as istiod qualifies it, for messages.
+    pub qualified_host: String,
+    /// The rule's top-level policy (no port: agent services have none).
+    pub policy: PortPolicy,
+    /// The rule's annotations.
+    pub extensions: Extensions,
+    /// Whether the rule has `portLevelSettings` (which need a ServiceEntry port).
+    pub has_port_level_settings: bool,
+    /// Position of `spec.host`.
+    pub host_origin: Position,
+}
+
+impl AgentServiceRule {
+    fn error(&self, message: String) -> ConfigError {
+        ConfigError {
+            position: self.host_origin.clone(),
+            path: FieldPath::root().key("spec").key("host"),
+            message,
+        }
+    }
+
+    /// Apply the rule to the service named like its host.
+    ///
+    /// # Errors
+    /// No such service; `portLevelSettings` on a rule for an agent service; a hash policy that
+    /// ignores the header the service's affinity filter writes.
+    pub fn apply(&self, services: &mut [Service]) -> Result<(), ConfigError> {
+        let Some(service) = services.iter_mut().find(|s| s.name == self.host) else {
+            return Err(self.error(format!(
+                "host {} matches no ServiceEntry host and no service of the agent's configuration",
+                self.qualified_host
+            )));
+        };
+        if self.has_port_level_settings {
+            return Err(self.error(format!(
+                "portLevelSettings need ServiceEntry ports; {} is a service of the agent's configuration, which has none",
+                self.host
+            )));
+        }
+        let affinity = self
+            .extensions
+            .affinity
+            .clone()
+            .or_else(|| service.affinity.clone());
+        let header = affinity.as_ref().map(|a| a.output_header.as_str());
+        let hash_policy = effective_hash_policy(self.policy.hash_policy.clone(), header)
+            .map_err(|message| self.error(message))?;
+        service.hash_policy = hash_policy;
+        service.affinity = affinity;
+        service.load_balancer.algorithm = self.policy.algorithm.clone();
+        if self.extensions.hash_balance_factor.is_some() {
+            service.load_balancer.hash_balance_factor = self.extensions.hash_balance_factor;
+        }
+        if let Some(outlier) = &self.policy.outlier_detection {
+            service.outlier_detection = Some(outlier.clone());
+        }
+        if let Some(timeout) = self.policy.connect_timeout {
+            service.connect_timeout = timeout;
+        }
+        Ok(())
+    }
+}
+
+/// The route's hash policy when the affinity filter writes `affinity_header`: the rule's own
+/// (which must then hash that header) or, without one, the header itself.
+///
+/// # Errors
+/// The rule hashes something other than the filter's header.
+pub fn effective_hash_policy(
+    rule_policy: Option<HashPolicy>,
+    affinity_header: Option<&str>,
+) -> Result<Option<HashPolicy>, String> {
+    match (rule_policy, affinity_header) {
+        (None, Some(header)) => Ok(Some(HashPolicy::Header {
+            name: header.to_owned(),
+        })),
+        (Some(HashPolicy::Header { name }), Some(header)) if !name.eq_ignore_ascii_case(header) => {
+            Err(format!(
+                "the affinity filter writes {header} but consistentHash hashes header {name} (see {})",
+                annotations::AFFINITY
+            ))
+        }
+        (Some(HashPolicy::Header { name }), _) => Ok(Some(HashPolicy::Header { name })),
+        (Some(other), Some(header)) => Err(format!(
+            "the affinity filter writes {header} but consistentHash hashes {}: use httpHeaderName: {header}",
+            describe(&other)
+        )),
+        (policy, None) => Ok(policy),
+    }
+}
+
+fn describe(policy: &HashPolicy) -> String {
+    match policy {
+        HashPolicy::Header { name } => format!("header {name}"),
+        HashPolicy::Cookie { name, .. } => format!("cookie {name}"),
+        HashPolicy::SourceIp => "the source IP".to_owned(),
+        HashPolicy::QueryParameter { name } => format!("query parameter {name}"),
+    }
+}
