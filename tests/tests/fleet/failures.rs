@@ -4,7 +4,7 @@
 //! reconnects, and ACKs the same versions.
 
 use crate::support::{
-    HEADER_ONLY, RING_HASH, accepted_versions, heavy_lock, key_map, keys, moved,
+    HEADER_ONLY, RING_HASH, accepted_versions, heavy_lock, key_map, keys, moved, settled_key_map,
     single_service_fleet, start_backends, user, wait_healthy_hosts, wait_unhealthy_host,
 };
 use e2e::load::{LoadSpec, SteadyLoad};
@@ -46,7 +46,7 @@ fn backend_killed_under_load_no_client_errors_and_its_keys_come_back() {
     let victim_port = backends[1].port;
     backends[1].process.kill();
     wait_unhealthy_host(&envoy, "web", &addresses[1]);
-    let during = key_map(port, &the_keys, user);
+    let during = settled_key_map(port, &the_keys, user);
     let elsewhere: Vec<_> = victim_keys.iter().filter(|k| during[*k] == "b1").collect();
     assert!(
         elsewhere.is_empty(),
@@ -64,7 +64,7 @@ fn backend_killed_under_load_no_client_errors_and_its_keys_come_back() {
 
     backends[1] = Backend::start_on("b1", victim_port);
     wait_healthy_hosts(&envoy, "web", &addresses);
-    let after = key_map(port, &the_keys, user);
+    let after = settled_key_map(port, &the_keys, user);
     std::thread::sleep(Duration::from_secs(1));
     let report = load.stop();
     println!(

@@ -5,7 +5,7 @@
 
 use crate::support::{
     Endpoint, HEADER_ONLY, RING_HASH, Service, config_yaml, counts, key_map, keys, moved,
-    start_backends, user, wait_healthy_hosts, wait_routable,
+    settled_key_map, start_backends, user, wait_healthy_hosts, wait_routable,
 };
 use e2e::{Agent, Backend, free_port};
 
@@ -50,7 +50,7 @@ fn scaling_in_and_out_moves_only_the_keys_of_the_changed_backend() {
         &[web(named(&four))],
     ));
     wait_healthy_hosts(&envoy, "web", &addresses(&four));
-    let after_in = key_map(port, &the_keys, user);
+    let after_in = settled_key_map(port, &the_keys, user);
     let moved_in = moved(&five, &after_in);
     let on_removed = five.values().filter(|b| *b == "b4").count();
     let fraction_in = moved_in.len() as f64 / KEYS as f64;
@@ -85,7 +85,7 @@ fn scaling_in_and_out_moves_only_the_keys_of_the_changed_backend() {
         &[web(named(&grown))],
     ));
     wait_healthy_hosts(&envoy, "web", &addresses(&grown));
-    let after_out = key_map(port, &the_keys, user);
+    let after_out = settled_key_map(port, &the_keys, user);
     let moved_out = moved(&after_in, &after_out);
     let fraction_out = moved_out.len() as f64 / KEYS as f64;
     println!(
@@ -140,7 +140,7 @@ fn a_stable_hash_key_keeps_keys_when_the_backend_address_changes() {
     ));
     wait_healthy_hosts(&envoy, "web", &addresses(&moved_b1));
 
-    let after = key_map(port, &the_keys, user);
+    let after = settled_key_map(port, &the_keys, user);
     let changed = moved(&before, &after);
     println!(
         "b1 moved {old_address} → {}: {} of 300 keys changed backend",

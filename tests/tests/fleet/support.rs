@@ -27,7 +27,7 @@ pub const MAGLEV: &str = "{maglev: {tableSize: 65537}}";
 
 /// Health checks, outlier detection and retries: what keeps failures away from clients.
 const RESILIENCE: &str = "    healthCheck: {path: /healthz, interval: 1s, timeout: 1s, unhealthyThreshold: 1, healthyThreshold: 1}
-    outlierDetection: {consecutive5xx: 3, interval: 1s, baseEjectionTime: 5s}
+    outlierDetection: {consecutive5xx: 3, interval: 1s, baseEjectionTime: 5s, maxEjectionPercent: 50}
     retries: {attempts: 3, on: [connect-failure, reset, 503]}
 ";
 
@@ -224,6 +224,25 @@ pub fn key_map(
             (key.clone(), backend)
         })
         .collect()
+}
+
+/// [`key_map`] once Envoy's routing has settled after a change: maps until two in a row agree. Envoy updates a
+/// host's health flags (what admin `/clusters` shows) a moment before its workers' load balancers are rebuilt, so
+/// the first requests after a change may still see the previous ring.
+pub fn settled_key_map(
+    port: u16,
+    keys: &[String],
+    request: impl Fn(&str) -> http::Request,
+) -> BTreeMap<String, String> {
+    let mut previous = key_map(port, keys, &request);
+    for _ in 0..10 {
+        let current = key_map(port, keys, &request);
+        if current == previous {
+            return current;
+        }
+        previous = current;
+    }
+    panic!("routing on port {port} never settled: the key map changed on each of 10 rounds")
 }
 
 /// How many keys each backend got.
