@@ -41,6 +41,21 @@ pub fn publish(
     loaded: &LoadedConfig,
     options: &TranslateOptions,
 ) -> Result<Published, Vec<String>> {
+    let unreachable = loaded.config.filter.as_ref().is_some_and(|f| {
+        matches!(
+            f.code,
+            WasmCode::Remote {
+                agent_address: None,
+                ..
+            }
+        )
+    }) && options.agent_admin_address.ip().is_unspecified();
+    if unreachable {
+        return Err(vec![format!(
+            "filter.delivery is remote and --admin is {}: set filter.agentAddress to the address Envoy reaches the agent at",
+            options.agent_admin_address
+        )]);
+    }
     let resources = translate(&loaded.config, options);
     let snapshot = Snapshot::new(&resources)
         .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>())?;
@@ -116,5 +131,59 @@ impl AgentState {
             connected_nodes: self.nodes.connected(),
             config_loaded: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Source, load_sources};
+
+    fn remote_config(wasm: &std::path::Path, agent_address: &str) -> LoadedConfig {
+        let text = format!(
+            "services: [{{name: web, endpoints: [{{address: '10.0.0.1:80'}}], affinity: {{keys: [{{header: x}}]}}}}]\nfilter: {{wasm: '{}', delivery: remote{agent_address}}}\n",
+            wasm.display()
+        );
+        let config = load_sources(&[Source {
+            file: "r.yaml".into(),
+            text,
+        }])
+        .unwrap();
+        LoadedConfig {
+            config,
+            content_hash: "h".into(),
+        }
+    }
+
+    #[test]
+    fn remote_delivery_serves_the_module_and_needs_a_reachable_address() {
+        let wasm =
+            std::env::temp_dir().join(format!("xds-agent-state-{}.wasm", std::process::id()));
+        std::fs::write(&wasm, b"\0asm\x01\0\0\0").unwrap();
+        let local = TranslateOptions {
+            agent_admin_address: "127.0.0.1:19000".parse().unwrap(),
+        };
+        let any = TranslateOptions {
+            agent_admin_address: "0.0.0.0:19000".parse().unwrap(),
+        };
+
+        let published = publish(&remote_config(&wasm, ""), &local).unwrap();
+        let artifact = published.wasm.unwrap();
+        assert_eq!(&*artifact.bytes, b"\0asm\x01\0\0\0");
+        assert_eq!(artifact.sha256, hex(&Sha256::digest(b"\0asm\x01\0\0\0")));
+
+        let problems = publish(&remote_config(&wasm, ""), &any).unwrap_err();
+        assert!(
+            problems[0].contains("set filter.agentAddress"),
+            "{problems:?}"
+        );
+        assert!(
+            publish(
+                &remote_config(&wasm, ", agentAddress: '10.0.0.9:19000'"),
+                &any
+            )
+            .is_ok()
+        );
+        std::fs::remove_file(&wasm).unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! Incremental (delta) ADS: responses carry only resources that changed for the client, and the
 //! names of removed ones.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
@@ -9,6 +9,9 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 
 use super::{Event, Nonces, Step};
 use crate::snapshot::{ResourceType, Snapshot};
+
+/// Unanswered responses remembered per type; older ones count as stale.
+const MAX_PENDING: usize = 32;
 
 /// Per-type state of one delta stream.
 #[derive(Clone, Debug, Default)]
@@ -19,8 +22,8 @@ struct Watch {
     names: BTreeSet<String>,
     /// What the client has: name → version.
     known: BTreeMap<String, String>,
-    /// Responses not yet ACKed or NACKed: nonce → system version.
-    pending: BTreeMap<String, String>,
+    /// Responses not yet ACKed or NACKed, oldest first: (nonce, system version).
+    pending: VecDeque<(String, String)>,
 }
 
 impl Watch {
@@ -87,7 +90,14 @@ impl DeltaStream {
             );
         }
         if !request.response_nonce.is_empty() {
-            match watch.pending.remove(&request.response_nonce) {
+            let answered = watch
+                .pending
+                .iter()
+                .position(|(nonce, _)| *nonce == request.response_nonce);
+            match answered
+                .and_then(|i| watch.pending.remove(i))
+                .map(|(_, version)| version)
+            {
                 None => step.events.push(Event::StaleNonce {
                     resource_type,
                     nonce: request.response_nonce.clone(),
@@ -186,7 +196,13 @@ impl DeltaStream {
             return;
         }
         let nonce = self.nonces.next();
-        watch.pending.insert(nonce.clone(), of_type.version.clone());
+        if watch.pending.len() == MAX_PENDING {
+            // A client that never answers must not grow the stream's state without bound.
+            watch.pending.pop_front();
+        }
+        watch
+            .pending
+            .push_back((nonce.clone(), of_type.version.clone()));
         step.events.push(Event::Sent {
             resource_type,
             version: of_type.version.clone(),
@@ -304,6 +320,44 @@ mod tests {
                 resource_type: ResourceType::Cluster,
                 nonce: "999".into()
             }]
+        );
+    }
+
+    #[test]
+    fn unanswered_responses_are_bounded_and_the_oldest_become_stale() {
+        let mut stream = DeltaStream::new();
+        let first = stream.on_request(
+            &request(ResourceType::Cluster, "", &[], &[]),
+            &snapshot(&["a"], 1),
+        );
+        let first_nonce = first.responses[0].nonce.clone();
+        let mut last = String::new();
+        for generation in 0..=MAX_PENDING {
+            let names = [format!("c{generation}")];
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            last = stream
+                .on_snapshot(&snapshot(&names, 1))
+                .responses
+                .remove(0)
+                .nonce;
+        }
+        let stale = stream.on_request(
+            &request(ResourceType::Cluster, &first_nonce, &[], &[]),
+            &snapshot(&["a"], 1),
+        );
+        assert!(
+            matches!(stale.events[0], Event::StaleNonce { .. }),
+            "{:?}",
+            stale.events
+        );
+        let ack = stream.on_request(
+            &request(ResourceType::Cluster, &last, &[], &[]),
+            &snapshot(&["c32"], 1),
+        );
+        assert!(
+            matches!(ack.events[0], Event::Ack { .. }),
+            "{:?}",
+            ack.events
         );
     }
 
