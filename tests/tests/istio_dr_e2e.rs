@@ -385,3 +385,37 @@ fn agent_mode_examples_validate_and_a_broken_rule_does_not() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A DestinationRule for a service of the agent's own YAML replaces its hash policy and
+/// algorithm: the same file holds both.
+#[test]
+fn a_destination_rule_drives_a_service_of_the_agents_own_config() {
+    let (backends, listen) = start();
+    let endpoints: String = backends
+        .iter()
+        .map(|b| format!("      - address: {}\n", b.address()))
+        .collect();
+    let config = format!(
+        "listeners:
+  - name: ingress
+    address: 127.0.0.1:{listen}
+    routes:
+      - prefix: /
+        service: web
+services:
+  - name: web
+    endpoints:
+{endpoints}---
+{}",
+        destination_rule("v1", HASH_KEYS[3].yaml, ALGORITHMS[1].0)
+            .replace("host: web.e2e.internal", "host: web")
+    );
+    let agent = Agent::start(&config);
+    let envoy = agent.start_envoy("istio-dr-agent-service");
+    wait_for_config(
+        &agent,
+        &envoy,
+        &[HASH_KEYS[3].dump_marker, ALGORITHMS[1].1, r#""name":"web""#],
+    );
+    assert_sticky(listen, &HASH_KEYS[3], "query on the agent's own service");
+}
