@@ -112,3 +112,36 @@ filter:
     );
     assert_sticky(listen, "x-user-id", 8);
 }
+
+#[test]
+fn dns_named_endpoints_use_strict_dns() {
+    let backends = [Backend::start("dns1"), Backend::start("dns2")];
+    let listen = free_port();
+    let config = format!(
+        "listeners: [{{name: ingress, address: '127.0.0.1:{listen}', routes: [{{service: web}}]}}]
+services:
+  - name: web
+    endpoints: [{{address: 'localhost:{p1}', hashKey: dns1}}, {{address: 'localhost:{p2}', hashKey: dns2}}]
+    affinity: {{keys: [{{header: x-user-id}}]}}
+filter: {{wasm: '{wasm}'}}
+",
+        p1 = backends[0].port,
+        p2 = backends[1].port,
+        wasm = paths::wasm_path().display()
+    );
+    let agent = Agent::start(&config);
+    let envoy = agent.start_envoy("dns-node");
+    // No EDS: STRICT_DNS clusters carry their endpoints inline.
+    agent_support::wait_acked(&agent, "dns-node", &["lds", "rds", "cds", "ecds"]);
+    assert!(agent_support::debug_nodes(&agent)["dns-node"]["types"]["eds"].is_null());
+    let clusters = envoy.admin("/clusters").map(|r| r.body).unwrap_or_default();
+    assert!(
+        clusters.contains(&format!("web::127.0.0.1:{}::", backends[0].port)),
+        "{clusters}"
+    );
+    let used = e2e::wait_until(std::time::Duration::from_secs(20), || {
+        let used = assert_sticky(listen, "x-user-id", 12);
+        used.len() == 2
+    });
+    assert!(used, "keys did not spread over both DNS-named backends");
+}

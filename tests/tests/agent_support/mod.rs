@@ -130,17 +130,22 @@ pub fn wait_all_acked(agent: &Agent, node: &str) {
 
 /// Waits until node `node` has ACKed, for every type, the version the agent's snapshot has.
 pub fn wait_current_acked(agent: &Agent, node: &str) {
+    wait_acked(agent, node, &TYPES);
+}
+
+/// Waits until node `node` has ACKed, for each of `types`, the version the agent's snapshot has.
+pub fn wait_acked(agent: &Agent, node: &str, types: &[&str]) {
     let acked = e2e::wait_until(PROPAGATION, || {
         let nodes = debug_nodes(agent);
         let snapshot = debug_snapshot(agent);
-        TYPES.iter().all(|t| {
+        types.iter().all(|t| {
             let acked = &nodes[node]["types"][t]["acked_version"];
             acked.is_string() && *acked == snapshot["types"][t]["version"]
         })
     });
     assert!(
         acked,
-        "node {node} did not ACK the current snapshot of every type.\n/debug/nodes: {:#}\n/debug/snapshot: {:#}\nagent log:\n{}",
+        "node {node} did not ACK the current snapshot of {types:?}.\n/debug/nodes: {:#}\n/debug/snapshot: {:#}\nagent log:\n{}",
         debug_nodes(agent),
         debug_snapshot(agent),
         agent.process.log()

@@ -2,7 +2,7 @@
 //! outlier detection; endpoints over EDS, or inline with STRICT_DNS when any is a DNS name.
 
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{
-    ClusterDiscoveryType, DiscoveryType, EdsClusterConfig,
+    ClusterDiscoveryType, DiscoveryType, DnsLookupFamily, EdsClusterConfig,
 };
 use envoy_types::pb::envoy::config::cluster::v3::load_balancing_policy::Policy;
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, LoadBalancingPolicy, OutlierDetection};
@@ -40,10 +40,26 @@ pub fn cluster(service: &Service) -> Cluster {
         cluster_discovery_type: Some(ClusterDiscoveryType::Type(discovery.into())),
         eds_cluster_config,
         load_assignment: inline_assignment,
+        // Resolve names to IPv4 when there is one (Envoy's AUTO prefers IPv6, which backends
+        // listening on IPv4 only, like most cluster services, do not answer on).
+        dns_lookup_family: if service.uses_dns() {
+            DnsLookupFamily::V4Preferred.into()
+        } else {
+            0
+        },
         connect_timeout: Some(duration(service.connect_timeout)),
         load_balancing_policy: Some(load_balancing_policy(effective_load_balancer(service))),
         health_checks: service.health_check.iter().map(health_check).collect(),
         outlier_detection: service.outlier_detection.as_ref().map(outlier_detection),
+        circuit_breakers: service
+            .connection_pool
+            .as_ref()
+            .map(super::connection_pool::circuit_breakers),
+        typed_extension_protocol_options: service
+            .connection_pool
+            .as_ref()
+            .map(super::connection_pool::protocol_options)
+            .unwrap_or_default(),
         ..Cluster::default()
     }
 }

@@ -183,6 +183,7 @@ fn dns_endpoints_use_strict_dns_with_inline_endpoints() {
         r.load_assignments.is_empty(),
         "no EDS resource for a DNS cluster"
     );
+    assert_eq!(cluster.dns_lookup_family, 3, "V4_PREFERRED");
     assert!(Snapshot::new(&r).is_ok());
 }
 
