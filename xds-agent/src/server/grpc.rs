@@ -22,6 +22,11 @@ use crate::ads::{Event, Step};
 use crate::snapshot::Snapshot;
 use crate::state::AgentState;
 
+/// HTTP/2 PING interval on idle ADS connections.
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long an unanswered PING may wait before the connection is closed.
+const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Responses buffered per stream before the state machine waits for Envoy to read.
 const STREAM_BUFFER: usize = 16;
 
@@ -233,6 +238,10 @@ pub async fn serve(
     let service = AdsService::new(state, shutdown.clone());
     let mut until = shutdown;
     tonic::transport::Server::builder()
+        // Detect Envoys that vanished without closing their connection (network partition),
+        // so their streams end and /debug/nodes and xds_connected_nodes stay truthful.
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_service(AggregatedDiscoveryServiceServer::new(service))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
