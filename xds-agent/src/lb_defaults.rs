@@ -147,6 +147,48 @@ mod tests {
     }
 
     #[test]
+    fn ring_rule_agrees_with_the_predictor_and_meets_the_balance_goal() {
+        use affinity_predictor::{
+            Balancer, Host, RingHashFunction, RingHashSettings, recommended_min_ring_size,
+        };
+        let cases: [&[u32]; 5] = [&[1, 1, 1], &[1, 2], &[3, 1, 1, 7], &[1; 50], &[1; 10_000]];
+        for weights in cases {
+            let hosts: Vec<Host> = weights
+                .iter()
+                .enumerate()
+                .map(|(i, w)| Host::new(format!("10.0.{}.{}:80", i / 250, i % 250)).with_weight(*w))
+                .collect();
+            assert_eq!(
+                default_minimum_ring_size(weights),
+                recommended_min_ring_size(&hosts),
+                "{weights:?}"
+            );
+        }
+        for hosts in [3_usize, 10, 50] {
+            let list: Vec<Host> = (0..hosts)
+                .map(|i| Host::new(format!("10.1.0.{i}:8080")))
+                .collect();
+            let settings = RingHashSettings {
+                min_ring_size: default_minimum_ring_size(&vec![1; hosts]),
+                max_ring_size: RING_SIZE_LIMIT,
+                hash_function: RingHashFunction::XxHash,
+            };
+            let ring = Balancer::ring_hash(list.clone(), settings).unwrap();
+            assert!(
+                ring.max_over_fair_share() <= 1.10,
+                "ring, {hosts} hosts: {}",
+                ring.max_over_fair_share()
+            );
+            let maglev = Balancer::maglev(list, default_maglev_table_size(hosts)).unwrap();
+            assert!(
+                maglev.max_over_fair_share() <= 1.10,
+                "maglev, {hosts} hosts: {}",
+                maglev.max_over_fair_share()
+            );
+        }
+    }
+
+    #[test]
     fn maglev_table_grows_with_hosts() {
         assert_eq!(default_maglev_table_size(3), 65537);
         assert_eq!(default_maglev_table_size(655), 65537);
