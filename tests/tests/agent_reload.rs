@@ -25,7 +25,16 @@ fn config_fingerprint(envoy: &e2e::Envoy) -> Vec<String> {
 }
 
 #[test]
-fn valid_edits_apply_without_restarting_envoy_and_invalid_edits_change_nothing() {
+fn sotw_valid_edits_apply_without_restarting_envoy_and_invalid_edits_change_nothing() {
+    edits_scenario(false);
+}
+
+#[test]
+fn delta_valid_edits_apply_without_restarting_envoy_and_invalid_edits_change_nothing() {
+    edits_scenario(true);
+}
+
+fn edits_scenario(delta: bool) {
     let backends = [
         Backend::start("r1"),
         Backend::start("r2"),
@@ -37,7 +46,12 @@ fn valid_edits_apply_without_restarting_envoy_and_invalid_edits_change_nothing()
         &[&backends[0], &backends[1]],
         "x-user-id",
     ));
-    let mut envoy = agent.start_envoy("reload-node");
+    let admin_port = free_port();
+    let flags: &[&str] = if delta { &["--delta"] } else { &[] };
+    let mut envoy = e2e::Envoy::start(
+        &agent.bootstrap("reload-node", admin_port, flags),
+        admin_port,
+    );
     wait_all_acked(&agent, "reload-node");
     let envoy_pid = envoy.process.pid();
     let used = assert_sticky(listen, "x-user-id", 12);
