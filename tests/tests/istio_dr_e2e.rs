@@ -62,6 +62,9 @@ spec:
       consistentHash:
         {hash_key}
         {algorithm}
+    connectionPool:
+      tcp: {{maxConnections: 100, connectTimeout: 2s}}
+      http: {{maxRequestsPerConnection: 10, idleTimeout: 30s}}
 "
     )
 }
@@ -271,7 +274,13 @@ fn every_consistent_hash_key_sticks_under_ring_hash_and_maglev() {
             wait_for_config(
                 &agent,
                 &envoy,
-                &[key.dump_marker, algorithm_marker, r#""name":"outbound|"#],
+                &[
+                    key.dump_marker,
+                    algorithm_marker,
+                    r#""name":"outbound|"#,
+                    r#""max_connections":100"#,
+                    r#""max_requests_per_connection":10"#,
+                ],
             );
             assert_sticky(listen, key, &context);
             if key.name == "cookie" {

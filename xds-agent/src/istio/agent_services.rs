@@ -1,6 +1,6 @@
 //! DestinationRules for the agent's own services: a rule whose host no ServiceEntry declares
 //! applies to the service of the agent's YAML with that name (`host: web` → service `web`),
-//! replacing its load balancer, hash policy, outlier detection and connect timeout, and adding
+//! replacing its load balancer, hash policy, outlier detection and connection pool, and adding
 //! the rule's opt-in extensions.
 
 use crate::config::{ConfigError, FieldPath, Position};
@@ -69,6 +69,9 @@ impl AgentServiceRule {
         }
         if let Some(outlier) = &self.policy.outlier_detection {
             service.outlier_detection = Some(outlier.clone());
+        }
+        if let Some(pool) = &self.policy.connection_pool {
+            service.connection_pool = Some(pool.clone());
         }
         if let Some(timeout) = self.policy.connect_timeout {
             service.connect_timeout = timeout;

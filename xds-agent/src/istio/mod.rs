@@ -321,6 +321,7 @@ fn service<'a>(
             .connect_timeout
             .unwrap_or(ISTIO_DEFAULT_CONNECT_TIMEOUT),
         hash_policy,
+        connection_pool: policy.connection_pool,
     })
 }
 

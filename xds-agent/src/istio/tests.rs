@@ -346,7 +346,7 @@ connectionPool:
     assert_eq!(outlier.max_ejection_percent, 50);
     assert_eq!(web.connect_timeout, Duration::from_millis(250));
 
-    let unsupported = "loadBalancer:\n  consistentHash: {httpHeaderName: x}\noutlierDetection: {consecutiveGatewayErrors: 2, interval: 500us}\nconnectionPool:\n  http: {http2MaxRequests: 10}\n";
+    let unsupported = "loadBalancer:\n  consistentHash: {httpHeaderName: x}\noutlierDetection: {consecutiveGatewayErrors: 2, interval: 500us}\nconnectionPool:\n  http: {maxConcurrentStreams: 10}\n";
     let found = errors(&[SERVICE_ENTRY, &rule("v1", unsupported)]);
     assert_eq!(found.len(), 3, "{found:?}");
     assert!(found.iter().any(|e| e.contains(
@@ -359,7 +359,9 @@ connectionPool:
                 .contains("outlierDetection.interval: duration \"500us\" must be at least 1ms"))
     );
     assert!(found.iter().any(|e| {
-        e.contains("connectionPool.http.http2MaxRequests: http2MaxRequests is not supported")
+        e.contains(
+            "connectionPool.http.maxConcurrentStreams: maxConcurrentStreams is not supported",
+        )
     }));
 }
 
@@ -604,6 +606,39 @@ spec:
     assert!(
         found[0]
             .starts_with("istio.yaml:19:9: spec.host: portLevelSettings need ServiceEntry ports"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn connection_pool_maps_to_circuit_breakers_and_connection_limits() {
+    let policy = "\
+loadBalancer:
+  consistentHash: {httpHeaderName: x}
+connectionPool:
+  tcp: {maxConnections: 100, connectTimeout: 3s, maxConnectionDuration: 1h, idleTimeout: 0s}
+  http: {http1MaxPendingRequests: 10, http2MaxRequests: 200, maxRetries: 0, maxRequestsPerConnection: 50, idleTimeout: 90s}
+";
+    let config = loaded(&[SERVICE_ENTRY, &rule("v1", policy)]);
+    let web = service(&config, HTTP);
+    assert_eq!(web.connect_timeout, Duration::from_secs(3));
+    assert_eq!(
+        web.connection_pool,
+        Some(crate::model::ConnectionPool {
+            max_connections: 100,
+            max_pending_requests: 10,
+            max_requests: 200,
+            max_retries: u32::MAX,
+            max_requests_per_connection: Some(50),
+            idle_timeout: Some(Duration::from_secs(90)),
+            max_connection_duration: Some(Duration::from_secs(3600)),
+        }),
+        "0 keeps istiod's default; the HTTP idle timeout wins over the TCP one"
+    );
+    let negative = "loadBalancer:\n  consistentHash: {httpHeaderName: x}\nconnectionPool:\n  tcp: {maxConnections: -1}\n";
+    let found = errors(&[SERVICE_ENTRY, &rule("v1", negative)]);
+    assert!(
+        found[0].contains("connectionPool.tcp.maxConnections: -1 must be between 0 and"),
         "{found:?}"
     );
 }

@@ -31,6 +31,8 @@ pub struct PortPolicy {
     pub outlier_detection: Option<model::OutlierDetection>,
     /// `connectionPool.tcp.connectTimeout`.
     pub connect_timeout: Option<Duration>,
+    /// The rest of `connectionPool`: circuit breakers and connection limits.
+    pub connection_pool: Option<model::ConnectionPool>,
 }
 
 /// One component of the policy and the path it was written at.
@@ -178,8 +180,10 @@ fn check_components(
             }
         }
     }
-    if let Some(pool) = connection_pool {
-        connection_pool_errors(pool, &path.key("connectionPool"), errors);
+    if let Some(pool) = connection_pool
+        && let Err(e) = connection_pool_model(pool, &path.key("connectionPool"))
+    {
+        errors.extend(e);
     }
     if let Some(outlier) = outlier_detection
         && let Err(e) = outlier_detection_model(outlier, &path.key("outlierDetection"))
@@ -253,16 +257,23 @@ pub fn port_policy(
             .ok()
             .flatten()
     });
-    let connect_timeout = effective.connection_pool.as_ref().and_then(|pool| {
-        let text = pool.value.tcp.as_ref()?.connect_timeout.as_ref()?;
-        parse_istio_duration(text).ok()
-    });
+    let (connect_timeout, connection_pool) = match &effective.connection_pool {
+        None => (None, None),
+        Some(pool) => match connection_pool_model(pool.value, &pool.path) {
+            Ok((timeout, model)) => (timeout, Some(model)),
+            Err(e) => {
+                errors.extend(e);
+                (None, None)
+            }
+        },
+    };
     if errors.is_empty() {
         Ok(PortPolicy {
             hash_policy,
             algorithm,
             outlier_detection,
             connect_timeout,
+            connection_pool,
         })
     } else {
         Err(errors)
@@ -534,61 +545,103 @@ fn outlier_detection_model(
     })
 }
 
-/// istiod's connection pool checks; fields the model cannot carry yet are rejected by name.
-fn connection_pool_errors(
+/// istiod's `applyConnectionPool` with istiod's checks: circuit breaker thresholds (non-zero
+/// values replace istiod's maximal defaults), connection limits and the connect timeout.
+/// HTTP/2-only and keepalive settings are rejected by name.
+fn connection_pool_model(
     pool: &ConnectionPoolSettings,
     path: &FieldPath,
-    errors: &mut Vec<PathError>,
-) {
+) -> Result<(Option<Duration>, model::ConnectionPool), Vec<PathError>> {
+    let mut errors = Vec::new();
     if pool.tcp.is_none() && pool.http.is_none() {
         errors.push((
             path.clone(),
             "connection pool must have at least one field".to_owned(),
         ));
     }
+    let mut model = model::ConnectionPool::default();
+    let mut count = |field: FieldPath, value: Option<i64>, target: &mut u32| match value {
+        None | Some(0) => {}
+        Some(v) => match u32::try_from(v) {
+            Ok(v) => *target = v,
+            Err(_) => errors.push((field, format!("{v} must be between 0 and {}", u32::MAX))),
+        },
+    };
+    let mut connect_timeout = None;
+    let mut tcp_idle_timeout = None;
+    let http_path = path.key("http");
+    let tcp_path = path.key("tcp");
+    if let Some(tcp) = &pool.tcp {
+        count(
+            tcp_path.key("maxConnections"),
+            tcp.max_connections,
+            &mut model.max_connections,
+        );
+    }
+    let mut max_requests_per_connection = 0;
+    if let Some(http) = &pool.http {
+        count(
+            http_path.key("http1MaxPendingRequests"),
+            http.http1_max_pending_requests,
+            &mut model.max_pending_requests,
+        );
+        count(
+            http_path.key("http2MaxRequests"),
+            http.http2_max_requests,
+            &mut model.max_requests,
+        );
+        count(
+            http_path.key("maxRetries"),
+            http.max_retries,
+            &mut model.max_retries,
+        );
+        count(
+            http_path.key("maxRequestsPerConnection"),
+            http.max_requests_per_connection,
+            &mut max_requests_per_connection,
+        );
+    }
+    model.max_requests_per_connection =
+        (max_requests_per_connection > 0).then_some(max_requests_per_connection);
+    let mut duration =
+        |field: FieldPath, text: Option<&String>| match text.map(|t| parse_istio_duration(t)) {
+            None => None,
+            Some(Ok(d)) => Some(d),
+            Some(Err(message)) => {
+                errors.push((field, message));
+                None
+            }
+        };
+    if let Some(tcp) = &pool.tcp {
+        connect_timeout = duration(tcp_path.key("connectTimeout"), tcp.connect_timeout.as_ref());
+        model.max_connection_duration = duration(
+            tcp_path.key("maxConnectionDuration"),
+            tcp.max_connection_duration.as_ref(),
+        );
+        // A zero TCP idle timeout disables it (istiod skips its validation).
+        let idle = tcp
+            .idle_timeout
+            .as_ref()
+            .filter(|t| super::duration::parse_go_duration(t).map_or(true, |d| !d.is_zero()));
+        tcp_idle_timeout = duration(tcp_path.key("idleTimeout"), idle);
+    }
+    if let Some(http) = &pool.http {
+        model.idle_timeout = duration(http_path.key("idleTimeout"), http.idle_timeout.as_ref());
+    }
+    model.idle_timeout = model.idle_timeout.or(tcp_idle_timeout);
     let unsupported = |field: FieldPath, name: &str| {
         (
             field,
             format!(
-                "{name} is not supported by the agent yet (it maps connectionPool.tcp.connectTimeout)"
+                "{name} is not supported by the agent (its upstreams are HTTP/1.1 without TCP keepalive settings)"
             ),
         )
     };
-    if let Some(tcp) = &pool.tcp {
-        let tcp_path = path.key("tcp");
-        if let Some(text) = &tcp.connect_timeout
-            && let Err(message) = parse_istio_duration(text)
-        {
-            errors.push((tcp_path.key("connectTimeout"), message));
-        }
-        for (name, set) in [
-            ("maxConnections", tcp.max_connections.is_some()),
-            (
-                "maxConnectionDuration",
-                tcp.max_connection_duration.is_some(),
-            ),
-            ("idleTimeout", tcp.idle_timeout.is_some()),
-            ("tcpKeepalive", tcp.tcp_keepalive.is_some()),
-        ] {
-            if set {
-                errors.push(unsupported(tcp_path.key(name), name));
-            }
-        }
+    if pool.tcp.as_ref().is_some_and(|t| t.tcp_keepalive.is_some()) {
+        errors.push(unsupported(tcp_path.key("tcpKeepalive"), "tcpKeepalive"));
     }
     if let Some(http) = &pool.http {
-        let http_path = path.key("http");
         for (name, set) in [
-            (
-                "http1MaxPendingRequests",
-                http.http1_max_pending_requests.is_some(),
-            ),
-            ("http2MaxRequests", http.http2_max_requests.is_some()),
-            (
-                "maxRequestsPerConnection",
-                http.max_requests_per_connection.is_some(),
-            ),
-            ("maxRetries", http.max_retries.is_some()),
-            ("idleTimeout", http.idle_timeout.is_some()),
             ("h2UpgradePolicy", http.h2_upgrade_policy.is_some()),
             ("useClientProtocol", http.use_client_protocol.is_some()),
             (
@@ -601,5 +654,10 @@ fn connection_pool_errors(
                 errors.push(unsupported(http_path.key(name), name));
             }
         }
+    }
+    if errors.is_empty() {
+        Ok((connect_timeout, model))
+    } else {
+        Err(errors)
     }
 }

@@ -365,6 +365,7 @@ fn service(b: &mut Builder<'_>, doc: usize, path: &FieldPath, raw: &RawService) 
         retries,
         connect_timeout,
         hash_policy: None,
+        connection_pool: None,
     })
 }
 

@@ -5,6 +5,7 @@
 //! WorkloadEntry) can build them directly.
 
 mod build;
+mod connection_pool;
 mod duration;
 mod hash_policy;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use affinity_core::config::FilterConfig;
 
 pub use build::{Issue, RawDocument, build};
+pub use connection_pool::ConnectionPool;
 pub use duration::parse_duration;
 pub use hash_policy::{CookieAttribute, HashPolicy};
 
@@ -74,6 +76,8 @@ pub struct Service {
     /// What routes to this service hash; `None` hashes the affinity filter's output header
     /// (`x-affinity-key` when the service has no `affinity`).
     pub hash_policy: Option<HashPolicy>,
+    /// Circuit breakers and upstream connection limits; `None` keeps Envoy's defaults.
+    pub connection_pool: Option<ConnectionPool>,
 }
 
 impl Service {

@@ -51,6 +51,15 @@ pub fn cluster(service: &Service) -> Cluster {
         load_balancing_policy: Some(load_balancing_policy(effective_load_balancer(service))),
         health_checks: service.health_check.iter().map(health_check).collect(),
         outlier_detection: service.outlier_detection.as_ref().map(outlier_detection),
+        circuit_breakers: service
+            .connection_pool
+            .as_ref()
+            .map(super::connection_pool::circuit_breakers),
+        typed_extension_protocol_options: service
+            .connection_pool
+            .as_ref()
+            .map(super::connection_pool::protocol_options)
+            .unwrap_or_default(),
         ..Cluster::default()
     }
 }

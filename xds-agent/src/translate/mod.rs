@@ -12,6 +12,7 @@
 
 mod cluster;
 mod common;
+mod connection_pool;
 mod endpoint;
 mod filter;
 mod hash_policy;
