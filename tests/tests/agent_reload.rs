@@ -166,5 +166,43 @@ fn edits_scenario(delta: bool) {
         .collect();
     assert_eq!(sticky_before, sticky_after);
     assert_eq!(agent.admin_get("/readyz").map(|r| r.status).ok(), Some(200));
+
+    // 4. A new service and route to a new backend: Envoy learns the cluster over CDS, then asks
+    //    for its endpoints; reaching r4 proves that EDS request was answered (an unanswered one
+    //    leaves the cluster without endpoints: 503).
+    let r4 = Backend::start("r4");
+    let with_extra = single_service_config(
+        listen,
+        &[&backends[0], &backends[1], &backends[2]],
+        "x-tenant",
+    )
+    .replace(
+        "      - prefix: /\n",
+        "      - prefix: /extra\n        service: extra\n      - prefix: /\n",
+    )
+    .replace(
+        "services:\n",
+        &format!(
+            "services:\n  - name: extra\n    endpoints: [{{address: '{}'}}]\n",
+            r4.address()
+        ),
+    );
+    agent.write_config(&with_extra);
+    let extra_routed = wait_until(PROPAGATION, || {
+        e2e::http::get("/extra")
+            .send(listen)
+            .is_ok_and(|r| r.status == 200 && r.backend() == Some("r4"))
+    });
+    assert!(
+        extra_routed,
+        "the added service never answered.\nagent log:\n{}",
+        agent.process.log()
+    );
+    wait_all_acked(&agent, "reload-node");
+    let snapshot = debug_snapshot(&agent);
+    assert!(
+        snapshot["types"]["eds"]["resources"]["extra"].is_string(),
+        "{snapshot:#}"
+    );
     assert_eq!(envoy.process.pid(), envoy_pid);
 }
