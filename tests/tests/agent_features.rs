@@ -145,3 +145,56 @@ filter: {{wasm: '{wasm}'}}
     });
     assert!(used, "keys did not spread over both DNS-named backends");
 }
+
+#[test]
+fn hash_keys_keep_every_key_on_its_backend_when_an_address_changes() {
+    let b1 = Backend::start("k1");
+    let b2 = Backend::start("k2");
+    let b3 = Backend::start("k3");
+    let listen = free_port();
+    let agent = Agent::start(&agent_support::single_service_config(
+        listen,
+        &[&b1, &b2, &b3],
+        "x-user-id",
+    ));
+    let _envoy = agent.start_envoy("hash-key-node");
+    wait_all_acked(&agent, "hash-key-node");
+    let users: Vec<String> = (0..30).map(|u| format!("user-{u}")).collect();
+    let before: Vec<String> = users
+        .iter()
+        .map(|u| backend_for(listen, "/", "x-user-id", u))
+        .collect();
+    assert!(
+        before.iter().any(|b| b == "k2"),
+        "no user on k2: {before:?}"
+    );
+
+    // k2 moves to a new address (a rescheduled pod): same hashKey, so the same ring positions.
+    let moved = Backend::start("k2");
+    drop(b2);
+    agent.write_config(&agent_support::single_service_config(
+        listen,
+        &[&b1, &moved, &b3],
+        "x-user-id",
+    ));
+    let same = e2e::wait_until(std::time::Duration::from_secs(30), || {
+        let now: Vec<String> = users
+            .iter()
+            .map(|u| backend_for(listen, "/", "x-user-id", u))
+            .collect();
+        now == before
+    });
+    let now: Vec<String> = users
+        .iter()
+        .map(|u| backend_for(listen, "/", "x-user-id", u))
+        .collect();
+    assert!(
+        same,
+        "keys moved although every hashKey stayed:\nbefore {before:?}\nnow    {now:?}"
+    );
+    let snapshot = agent_support::debug_snapshot(&agent);
+    assert!(
+        agent.process.log().contains("configuration reloaded"),
+        "{snapshot:#}"
+    );
+}
