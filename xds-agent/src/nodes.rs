@@ -7,6 +7,9 @@ use serde::Serialize;
 
 use crate::ads::Event;
 
+/// Nodes remembered before disconnected ones are forgotten.
+pub const MAX_NODES: usize = 1024;
+
 /// One node's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NodeStatus {
@@ -59,11 +62,15 @@ impl NodeRegistry {
         protocol.clone_into(&mut node.protocol);
     }
 
-    /// A stream of node `id` closed.
+    /// A stream of node `id` closed. The node's record stays (its last NACK is still worth
+    /// seeing) until more than [`MAX_NODES`] nodes are known; then disconnected ones are dropped.
     pub fn disconnect(&self, id: &str) {
         let mut nodes = self.nodes.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(node) = nodes.get_mut(id) {
             node.streams = node.streams.saturating_sub(1);
+        }
+        if nodes.len() > MAX_NODES {
+            nodes.retain(|_, node| node.streams > 0);
         }
     }
 
@@ -175,5 +182,26 @@ mod tests {
         registry.disconnect("n1");
         assert_eq!(registry.connected(), 0);
         assert_eq!(registry.all()["n1"].protocol, "delta");
+    }
+
+    #[test]
+    fn forgets_disconnected_nodes_beyond_the_limit() {
+        let registry = NodeRegistry::default();
+        registry.connect("kept", "sotw");
+        for i in 1..MAX_NODES {
+            let id = format!("gone-{i}");
+            registry.connect(&id, "sotw");
+            registry.disconnect(&id);
+        }
+        assert_eq!(
+            registry.all().len(),
+            MAX_NODES,
+            "disconnected nodes are remembered up to the limit"
+        );
+        registry.connect("last", "sotw");
+        registry.disconnect("last");
+        let all = registry.all();
+        assert_eq!(all.len(), 1, "only the connected node stays");
+        assert!(all.contains_key("kept"));
     }
 }
