@@ -72,6 +72,10 @@ run: setup build
 test: setup build
 	cargo test --workspace
 
+# Bounded (< 10 minutes on 2 cores); sizes via BENCH_ENVOY_KEYS, BENCH_ROUNDS, BENCH_SECONDS.
+bench: setup build
+	bench/run.sh
+
 lint: .tools/.rust-wasm-target
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings

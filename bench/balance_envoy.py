@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Balance and churn through a real Envoy (used by `make bench`).
 
-Starts N demo backends and one Envoy (static bootstrap, 1 worker) with one cluster per load
+Starts N backends and one Envoy (static bootstrap, 1 worker) with one cluster per load
 balancer setting (ring hash at Istio's default 1024, ring hash at the agent's auto size, Maglev
-65537), sends keys k0..k{KEYS-1} once each with wrk (tests/keys.lua records which backend answered
-each key), then restarts Envoy without the last backend and sends them again. Prints one JSON
+65537), sends keys k0..k{KEYS-1} once each with wrk (bench/keys.lua records which backend answered
+each key), then restarts Envoy without the last backend and sends them again.
+
+The backends are N listeners of one more Envoy process ("upstream Envoy") answering every request
+with `x-backend: bN` and echoing the key in `x-affinity-key-seen`: one light process for 100
+backends. (The demo backend writes its response in several small writes without TCP_NODELAY and
+stalls ~40 ms per request on Nagle/delayed ACK, which would make the benchmark measure that.) Prints one JSON
 object per setting: max/mean of the real per-backend key counts, the fraction of keys that really
 moved, and how many keys the predictor placed on the same backend as Envoy did.
 
@@ -58,6 +63,51 @@ def policy(setting, n):
     return ("envoy.load_balancing_policies.maglev",
             "type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev",
             f"table_size: {size}")
+
+
+def upstream_bootstrap(ports, admin):
+    listeners = "".join(f"""
+  - name: b{i}
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: b{i}
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{prefix: "/"}}
+                direct_response: {{status: 200, body: {{inline_string: "ok"}}}}
+                response_headers_to_add:
+                - header: {{key: x-backend, value: b{i}}}
+                - header: {{key: x-affinity-key-seen, value: "%REQ(x-affinity-key)%"}}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"""
+                        for i, port in enumerate(ports))
+    return f"""
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
+static_resources:
+  listeners:{listeners}
+"""
+
+
+def start_upstreams(procs, envoy_bin, count, workdir):
+    """N backends as listeners of one upstream Envoy; returns their ports."""
+    ports, admin = [free_port() for _ in range(count)], free_port()
+    path = os.path.join(workdir, "upstream.yaml")
+    with open(path, "w") as f:
+        f.write(upstream_bootstrap(ports, admin))
+    procs.start([envoy_bin, "-c", path, "--concurrency", "1", "--use-dynamic-base-id",
+                 "--log-level", "warning"], open(os.path.join(workdir, "upstream.log"), "w"))
+    wait_http(f"http://127.0.0.1:{admin}/ready")
+    return ports
 
 
 def bootstrap(ports, listen, admin):
@@ -174,22 +224,13 @@ def main():
     parser.add_argument("--hosts", type=int, required=True)
     parser.add_argument("--keys", type=int, default=100000)
     parser.add_argument("--envoy", required=True)
-    parser.add_argument("--backend", required=True)
     parser.add_argument("--predictor", required=True)
     args = parser.parse_args()
     procs = Processes()
     workdir = tempfile.mkdtemp(prefix="bench-balance-")
     try:
-        ports, addr_of_name = [], {}
-        for i in range(args.hosts):
-            port = free_port()
-            name = f"b{i}"
-            procs.start([args.backend, "--listen", f"127.0.0.1:{port}", "--name", name],
-                        open(os.path.join(workdir, f"backend-{i}.log"), "w"))
-            ports.append(port)
-            addr_of_name[name] = f"127.0.0.1:{port}"
-        for port in ports:
-            wait_http(f"http://127.0.0.1:{port}/healthz")
+        ports = start_upstreams(procs, args.envoy, args.hosts, workdir)
+        addr_of_name = {f"b{i}": f"127.0.0.1:{p}" for i, p in enumerate(ports)}
         addresses = [f"127.0.0.1:{p}" for p in ports]
         runs = {}
         for tag, live_ports in (("before", ports), ("after", ports[:-1])):

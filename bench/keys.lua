@@ -1,6 +1,6 @@
 -- wrk script for the balance benchmark: sends each key k0 .. k{KEYS-1} once, to the path given
 -- as the first script argument, in the x-affinity-key header; records which backend answered
--- (x-backend) for each key (echoed back by the demo backend as "affinityKey"), and writes
+-- (x-backend) for each key (echoed back by the backend in x-affinity-key-seen), and writes
 -- "key backend" lines to OUT and exits after the last one. Run with one thread (-t1).
 local keys, path, counter, answered = 0, "/", 0, 0
 results = {}
@@ -23,8 +23,8 @@ function request()
 end
 
 function response(status, headers, body)
-  local key = string.match(body, '"affinityKey":"([^"]*)"')
-  if key and not results[key] then
+  local key = headers["x-affinity-key-seen"]
+  if key and key ~= "" and not results[key] then
     results[key] = headers["x-backend"] or ("status-" .. status)
     answered = answered + 1
     if answered == keys then

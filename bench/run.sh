@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, bounded (< 10 minutes on 2 cores), results in BENCHMARKS.md.
+# Needs the release builds of `make build` (Envoy from `make setup`, the filter's .wasm) and wrk.
+# Sizes can be raised: BENCH_ENVOY_KEYS (keys per run through Envoy), BENCH_ROUNDS, BENCH_SECONDS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+ENVOY_BIN="${ENVOY_BIN:-.tools/bin/envoy-1.40.0}"
+AFFINITY_WASM="${AFFINITY_WASM:-$TARGET_DIR/wasm32-wasip1/release/affinity_filter.wasm}"
+PREDICTOR_KEYS=100000
+ENVOY_KEYS="${BENCH_ENVOY_KEYS:-50000}"
+ROUNDS="${BENCH_ROUNDS:-5}"
+SECONDS_PER_RUN="${BENCH_SECONDS:-3}"
+OUT="$(mktemp -d "${TMPDIR:-/tmp}/bench-results-XXXXXX")"
+
+started=$(date +%s)
+{
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "nproc=$(nproc)"
+  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "envoy=$("$ENVOY_BIN" --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*/[^/]*' | head -1)"
+  echo "wrk=$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "rustc=$(rustc --version)"
+} > "$OUT/machine.env"
+
+echo "== predictor: balance and churn, $PREDICTOR_KEYS keys" >&2
+cargo build -q --release -p affinity-predictor --example balance
+PREDICTOR="$TARGET_DIR/release/examples/balance"
+for n in 10 100; do
+  for lb in ring:1024 ring:auto maglev:65537; do
+    "$PREDICTOR" --hosts "$n" --lb "$lb" --keys "$PREDICTOR_KEYS" --remove-last
+  done
+done > "$OUT/predictor.jsonl"
+
+echo "== real Envoy: balance and churn, $ENVOY_KEYS keys per run" >&2
+for n in 10 100; do
+  python3 bench/balance_envoy.py --hosts "$n" --keys "$ENVOY_KEYS" --envoy "$ENVOY_BIN" --predictor "$PREDICTOR"
+done > "$OUT/envoy.jsonl"
+
+echo "== real Envoy: filter overhead, $ROUNDS rounds x ${SECONDS_PER_RUN}s" >&2
+python3 bench/filter_overhead.py --envoy "$ENVOY_BIN" --wasm "$AFFINITY_WASM" \
+  --rounds "$ROUNDS" --seconds "$SECONDS_PER_RUN" > "$OUT/filter.json"
+
+echo "== criterion: key derivation per source" >&2
+cargo bench -q -p affinity-core --bench key_derivation -- --warm-up-time 1 --measurement-time 3 \
+  2>/dev/null | tee "$OUT/criterion.txt" >&2
+
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.env"
+echo "total_seconds=$(( $(date +%s) - started ))" >> "$OUT/machine.env"
+python3 bench/report.py "$OUT" "${BENCH_COMMAND:-make bench}" \
+  "BENCH_ENVOY_KEYS=$ENVOY_KEYS BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECONDS_PER_RUN" > BENCHMARKS.md
+echo "BENCHMARKS.md written (raw results in $OUT)" >&2
