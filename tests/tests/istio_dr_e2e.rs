@@ -65,6 +65,7 @@ spec:
     connectionPool:
       tcp: {{maxConnections: 100, connectTimeout: 2s}}
       http: {{maxRequestsPerConnection: 10, idleTimeout: 30s}}
+    outlierDetection: {{consecutive5xxErrors: 5, consecutiveGatewayErrors: 3, interval: 5s}}
 "
     )
 }
@@ -280,6 +281,7 @@ fn every_consistent_hash_key_sticks_under_ring_hash_and_maglev() {
                     r#""name":"outbound|"#,
                     r#""max_connections":100"#,
                     r#""max_requests_per_connection":10"#,
+                    r#""consecutive_gateway_failure":3"#,
                 ],
             );
             assert_sticky(listen, key, &context);

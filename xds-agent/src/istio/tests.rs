@@ -344,13 +344,19 @@ connectionPool:
     assert_eq!(outlier.interval, Duration::from_secs(5));
     assert_eq!(outlier.base_ejection_time, Duration::from_secs(60));
     assert_eq!(outlier.max_ejection_percent, 50);
+    assert_eq!(outlier.consecutive_gateway_errors, None);
+    assert_eq!(
+        outlier.healthy_panic_threshold,
+        Some(0),
+        "istiod disables panic routing"
+    );
     assert_eq!(web.connect_timeout, Duration::from_millis(250));
 
-    let unsupported = "loadBalancer:\n  consistentHash: {httpHeaderName: x}\noutlierDetection: {consecutiveGatewayErrors: 2, interval: 500us}\nconnectionPool:\n  http: {maxConcurrentStreams: 10}\n";
+    let unsupported = "loadBalancer:\n  consistentHash: {httpHeaderName: x}\noutlierDetection: {consecutiveLocalOriginFailures: 2, interval: 500us}\nconnectionPool:\n  http: {maxConcurrentStreams: 10}\n";
     let found = errors(&[SERVICE_ENTRY, &rule("v1", unsupported)]);
     assert_eq!(found.len(), 3, "{found:?}");
     assert!(found.iter().any(|e| e.contains(
-        "outlierDetection.consecutiveGatewayErrors: consecutiveGatewayErrors is not supported"
+        "outlierDetection.consecutiveLocalOriginFailures: consecutiveLocalOriginFailures is not supported"
     )));
     assert!(
         found
@@ -640,5 +646,32 @@ connectionPool:
     assert!(
         found[0].contains("connectionPool.tcp.maxConnections: -1 must be between 0 and"),
         "{found:?}"
+    );
+}
+
+#[test]
+fn gateway_errors_and_min_health_percent_map_like_istiod() {
+    let policy = "loadBalancer:\n  consistentHash: {httpHeaderName: x}\noutlierDetection: {consecutive5xxErrors: 0, consecutiveGatewayErrors: 4, minHealthPercent: 30, consecutiveErrors: 9}\n";
+    let config = loaded(&[SERVICE_ENTRY, &rule("v1", policy)]);
+    let outlier = service(&config, HTTP)
+        .outlier_detection
+        .clone()
+        .expect("outlier detection");
+    assert_eq!(outlier.consecutive_gateway_errors, Some(4));
+    assert_eq!(
+        outlier.consecutive_5xx,
+        u32::MAX,
+        "5xx ejection off, gateway errors still eject"
+    );
+    assert_eq!(outlier.healthy_panic_threshold, Some(30));
+    let off = "loadBalancer:\n  consistentHash: {httpHeaderName: x}\noutlierDetection: {consecutive5xxErrors: 0}\n";
+    assert_eq!(
+        service(&loaded(&[SERVICE_ENTRY, &rule("v1", off)]), HTTP).outlier_detection,
+        None
+    );
+    let bad = "loadBalancer:\n  consistentHash: {httpHeaderName: x}\noutlierDetection: {minHealthPercent: 101}\n";
+    assert!(
+        errors(&[SERVICE_ENTRY, &rule("v1", bad)])[0]
+            .contains("minHealthPercent 101 must be between 0 and 100")
     );
 }

@@ -462,20 +462,16 @@ fn algorithm(hash: &ConsistentHash, path: &FieldPath) -> Result<HashAlgorithm, V
     }
 }
 
-/// istiod's `applyOutlierDetection` for the fields the model carries; the others are rejected
-/// rather than silently dropped. Envoy's defaults fill fields the rule leaves out. A rule whose
-/// `consecutive5xxErrors` is 0 disables 5xx ejection: no outlier detection.
+/// istiod's `applyOutlierDetection` for the fields the model carries; the local-origin and
+/// error-code fields are rejected rather than silently dropped. Envoy's defaults fill fields
+/// the rule leaves out; `consecutive5xxErrors: 0` disables 5xx ejection.
 fn outlier_detection_model(
     outlier: &OutlierDetection,
     path: &FieldPath,
 ) -> Result<Option<model::OutlierDetection>, Vec<PathError>> {
     let mut errors = Vec::new();
+    // `consecutiveErrors` (deprecated) is accepted and ignored, as istiod ignores it.
     let unsupported = [
-        (
-            "consecutiveGatewayErrors",
-            outlier.consecutive_gateway_errors.is_some(),
-        ),
-        ("consecutiveErrors", outlier.consecutive_errors.is_some()),
         (
             "consecutiveLocalOriginFailures",
             outlier.consecutive_local_origin_failures.is_some(),
@@ -484,7 +480,6 @@ fn outlier_detection_model(
             "splitExternalLocalOriginErrors",
             outlier.split_external_local_origin_errors == Some(true),
         ),
-        ("minHealthPercent", outlier.min_health_percent.is_some()),
         (
             "outlierDetectionHttpErrorCodes",
             outlier.outlier_detection_http_error_codes.is_some(),
@@ -495,11 +490,26 @@ fn outlier_detection_model(
             errors.push((
                 path.key(field),
                 format!(
-                    "{field} is not supported by the agent (it maps consecutive5xxErrors, interval, baseEjectionTime and maxEjectionPercent)"
+                    "{field} is not supported by the agent (it maps consecutive5xxErrors, consecutiveGatewayErrors, interval, baseEjectionTime, maxEjectionPercent and minHealthPercent)"
                 ),
             ));
         }
     }
+    let mut percent = |field: &str, value: Option<i64>| match value {
+        None => None,
+        Some(p @ 0..=100) => u32::try_from(p).ok(),
+        Some(p) => {
+            errors.push((
+                path.key(field),
+                format!("{field} {p} must be between 0 and 100"),
+            ));
+            None
+        }
+    };
+    // istiod sets the panic threshold to minHealthPercent (0 when unset) whenever outlier
+    // detection is on: ejections are never overridden by Envoy's panic routing by default.
+    let healthy_panic_threshold =
+        Some(percent("minHealthPercent", outlier.min_health_percent).unwrap_or(0));
     let mut duration = |field: &str, text: Option<&String>, default: Duration| match text
         .map(|t| parse_istio_duration(t))
     {
@@ -534,15 +544,22 @@ fn outlier_detection_model(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(match outlier.consecutive_5xx_errors {
-        Some(0) => None,
-        consecutive => Some(model::OutlierDetection {
-            consecutive_5xx: consecutive.unwrap_or(5),
-            interval,
-            base_ejection_time,
-            max_ejection_percent,
-        }),
-    })
+    let consecutive_gateway_errors = outlier.consecutive_gateway_errors.filter(|n| *n > 0);
+    // consecutive5xxErrors: 0 turns 5xx ejection off (istiod: enforcing 0); a count no host
+    // reaches does the same when gateway errors still eject.
+    let consecutive_5xx = match (outlier.consecutive_5xx_errors, consecutive_gateway_errors) {
+        (Some(0), None) => return Ok(None),
+        (Some(0), Some(_)) => u32::MAX,
+        (consecutive, _) => consecutive.unwrap_or(5),
+    };
+    Ok(Some(model::OutlierDetection {
+        consecutive_5xx,
+        interval,
+        base_ejection_time,
+        max_ejection_percent,
+        consecutive_gateway_errors,
+        healthy_panic_threshold,
+    }))
 }
 
 /// istiod's `applyConnectionPool` with istiod's checks: circuit breaker thresholds (non-zero

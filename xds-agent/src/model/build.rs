@@ -592,6 +592,8 @@ fn outlier_detection(
             Duration::from_secs(30),
         ),
         max_ejection_percent,
+        consecutive_gateway_errors: None,
+        healthy_panic_threshold: None,
     }
 }
 

@@ -197,6 +197,12 @@ pub struct OutlierDetection {
     pub base_ejection_time: Duration,
     /// Upper bound of ejected hosts, in percent.
     pub max_ejection_percent: u32,
+    /// Consecutive gateway errors (502, 503, 504) that eject a host; `None` keeps Envoy's default
+    /// (counted, not enforced).
+    pub consecutive_gateway_errors: Option<u32>,
+    /// Below this percentage of healthy hosts Envoy ignores health status (panic routing); set on
+    /// the cluster's `common_lb_config`. `None` keeps Envoy's 50.
+    pub healthy_panic_threshold: Option<u32>,
 }
 
 /// Route retry policy. Retries avoid the hosts already tried (Envoy's previous-hosts predicate),

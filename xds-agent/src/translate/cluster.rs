@@ -2,7 +2,7 @@
 //! outlier detection; endpoints over EDS, or inline with STRICT_DNS when any is a DNS name.
 
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{
-    ClusterDiscoveryType, DiscoveryType, DnsLookupFamily, EdsClusterConfig,
+    ClusterDiscoveryType, CommonLbConfig, DiscoveryType, DnsLookupFamily, EdsClusterConfig,
 };
 use envoy_types::pb::envoy::config::cluster::v3::load_balancing_policy::Policy;
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, LoadBalancingPolicy, OutlierDetection};
@@ -12,6 +12,7 @@ use envoy_types::pb::envoy::extensions::load_balancing_policies::common::v3::Con
 use envoy_types::pb::envoy::extensions::load_balancing_policies::maglev::v3::Maglev;
 use envoy_types::pb::envoy::extensions::load_balancing_policies::ring_hash::v3::RingHash;
 use envoy_types::pb::envoy::extensions::load_balancing_policies::ring_hash::v3::ring_hash::HashFunction as ProtoHashFunction;
+use envoy_types::pb::envoy::r#type::v3::Percent;
 use envoy_types::util::pack_any;
 
 use super::common::{ads_config_source, duration, u32_value, u64_value};
@@ -51,6 +52,16 @@ pub fn cluster(service: &Service) -> Cluster {
         load_balancing_policy: Some(load_balancing_policy(effective_load_balancer(service))),
         health_checks: service.health_check.iter().map(health_check).collect(),
         outlier_detection: service.outlier_detection.as_ref().map(outlier_detection),
+        common_lb_config: service
+            .outlier_detection
+            .as_ref()
+            .and_then(|od| od.healthy_panic_threshold)
+            .map(|percent| CommonLbConfig {
+                healthy_panic_threshold: Some(Percent {
+                    value: f64::from(percent),
+                }),
+                ..CommonLbConfig::default()
+            }),
         circuit_breakers: service
             .connection_pool
             .as_ref()
@@ -138,6 +149,10 @@ fn outlier_detection(model: &model::OutlierDetection) -> OutlierDetection {
         interval: Some(duration(model.interval)),
         base_ejection_time: Some(duration(model.base_ejection_time)),
         max_ejection_percent: Some(u32_value(model.max_ejection_percent)),
+        consecutive_gateway_failure: model.consecutive_gateway_errors.map(u32_value),
+        enforcing_consecutive_gateway_failure: model
+            .consecutive_gateway_errors
+            .map(|errors| u32_value(if errors > 0 { 100 } else { 0 })),
         ..OutlierDetection::default()
     }
 }
