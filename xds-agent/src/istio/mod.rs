@@ -126,6 +126,20 @@ pub fn from_documents(documents: &[&Document]) -> Result<IstioConfig, Vec<Config
                 if !endpoints::is_http(port) {
                     continue;
                 }
+                if config
+                    .services
+                    .iter()
+                    .any(|s| s.name == hosts::cluster_name(&host, port.number))
+                {
+                    errors.push(entry.error(
+                        FieldPath::root().key("spec").key("hosts").index(h),
+                        format!(
+                            "host {host} port {} is declared by another ServiceEntry",
+                            port.number
+                        ),
+                    ));
+                    continue;
+                }
                 let Some(service) = service(
                     rule,
                     entry,

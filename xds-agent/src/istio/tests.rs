@@ -675,3 +675,22 @@ fn gateway_errors_and_min_health_percent_map_like_istiod() {
             .contains("minHealthPercent 101 must be between 0 and 100")
     );
 }
+
+#[test]
+fn two_service_entries_for_one_host_and_port_are_rejected() {
+    let rule = rule(
+        "v1",
+        "loadBalancer:\n  consistentHash: {useSourceIp: true}\n",
+    );
+    let other = SERVICE_ENTRY
+        .replace("name: web\n", "name: web-copy\n")
+        .replace("addresses: [127.0.0.1]", "addresses: [127.0.0.9]");
+    let found = errors(&[SERVICE_ENTRY, &other, &rule]);
+    assert!(
+        !found.is_empty()
+            && found
+                .iter()
+                .all(|e| e.contains("is declared by another ServiceEntry")),
+        "{found:?}"
+    );
+}
