@@ -70,7 +70,7 @@ run: setup build
 	@scripts/run-demo.sh
 
 test: setup build
-	cargo test --workspace
+	cargo test --workspace --no-fail-fast
 
 # Bounded (< 10 minutes on 2 cores); sizes via BENCH_ENVOY_KEYS, BENCH_ROUNDS, BENCH_SECONDS.
 bench: setup build
