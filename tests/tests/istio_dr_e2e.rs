@@ -189,10 +189,10 @@ fn backend_of(listen: u16, request: &Request) -> String {
 
 /// Every key keeps its backend over repeated requests; the keys spread over more than one backend.
 /// Returns the backend of each key.
-fn assert_sticky(listen: u16, key: &HashKey, context: &str) -> Vec<String> {
+fn assert_sticky(listen: u16, request_for: fn(usize) -> Request, context: &str) -> Vec<String> {
     let mut chosen = Vec::new();
     for k in 0..KEYS {
-        let request = (key.request)(k);
+        let request = request_for(k);
         let first = backend_of(listen, &request);
         for _ in 0..REPEATS {
             assert_eq!(
@@ -284,7 +284,7 @@ fn every_consistent_hash_key_sticks_under_ring_hash_and_maglev() {
                     r#""consecutive_gateway_failure":3"#,
                 ],
             );
-            assert_sticky(listen, key, &context);
+            assert_sticky(listen, key.request, &context);
             if key.name == "cookie" {
                 assert_cookie_issued_and_honoured(listen, &context);
             }
@@ -301,7 +301,7 @@ fn an_invalid_rule_is_rejected_and_the_previous_config_keeps_serving() {
     let agent = Agent::start(&istio_config(listen, &backends, &valid));
     let envoy = agent.start_envoy("istio-dr-invalid");
     wait_for_config(&agent, &envoy, &[query.dump_marker, ALGORITHMS[1].1]);
-    let before = assert_sticky(listen, query, "before the invalid rule");
+    let before = assert_sticky(listen, query.request, "before the invalid rule");
     let dynamic_before = dynamic_config(&envoy);
 
     let failures = agent
@@ -336,7 +336,7 @@ fn an_invalid_rule_is_rejected_and_the_previous_config_keeps_serving() {
         dynamic_before,
         "Envoy's configuration changed after an invalid rule"
     );
-    let after = assert_sticky(listen, query, "after the invalid rule");
+    let after = assert_sticky(listen, query.request, "after the invalid rule");
     assert_eq!(
         before, after,
         "keys moved although the invalid rule was rejected"
@@ -347,7 +347,7 @@ fn an_invalid_rule_is_rejected_and_the_previous_config_keeps_serving() {
     let fixed = destination_rule("v1", HASH_KEYS[0].yaml, "maglev: {tableSize: 65537}");
     agent.write_config(&istio_config(listen, &backends, &fixed));
     wait_for_config(&agent, &envoy, &[HASH_KEYS[0].dump_marker]);
-    assert_sticky(listen, &HASH_KEYS[0], "after fixing the rule");
+    assert_sticky(listen, HASH_KEYS[0].request, "after fixing the rule");
 }
 
 /// The DestinationRule-mode examples in `istio/agent-mode/` pass `xds-agent validate` (a
@@ -428,5 +428,57 @@ services:
         &envoy,
         &[HASH_KEYS[3].dump_marker, ALGORITHMS[1].1, r#""name":"web""#],
     );
-    assert_sticky(listen, &HASH_KEYS[3], "query on the agent's own service");
+    assert_sticky(
+        listen,
+        HASH_KEYS[3].request,
+        "query on the agent's own service",
+    );
+}
+
+/// The `envoy-affinity.io/affinity` annotation runs the affinity filter for the rule's host:
+/// ordered key fallback (header, then cookie), a hashed key upstream, and a rule without
+/// `consistentHash` hashing the filter's header under istiod's default ring hash.
+#[test]
+fn the_affinity_annotation_adds_ordered_key_fallback_through_the_filter() {
+    let (backends, listen) = start();
+    let rule = r#"apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: web
+  namespace: e2e
+  annotations:
+    envoy-affinity.io/affinity: '{"keys": [{"header": "x-user-id"}, {"cookie": "session"}]}'
+spec:
+  host: web.e2e.internal
+"#;
+    let config = format!(
+        "filter:\n  wasm: {}\n---\n{}",
+        e2e::paths::wasm_path().display(),
+        istio_config(listen, &backends, rule)
+    );
+    let agent = Agent::start(&config);
+    let envoy = agent.start_envoy("istio-dr-affinity");
+    wait_for_config(
+        &agent,
+        &envoy,
+        &[
+            r#""header_name":"x-affinity-key""#,
+            ALGORITHMS[0].1,
+            r#""name":"affinity.outbound|"#,
+        ],
+    );
+    let by_header: fn(usize) -> Request =
+        |k| http::get("/").header("x-user-id", &format!("user-{k}"));
+    let by_cookie: fn(usize) -> Request =
+        |k| http::get("/").header("cookie", &format!("session=s-{k}"));
+    assert_sticky(listen, by_header, "affinity filter, header");
+    assert_sticky(listen, by_cookie, "affinity filter, cookie fallback");
+    let response = by_header(1).send_ok(listen);
+    let body: serde_json::Value = serde_json::from_str(&response.body).expect("backend JSON");
+    let key = body["affinityKey"]
+        .as_str()
+        .expect("the backend saw x-affinity-key");
+    assert_eq!(key.len(), 16, "not an xxh64 hex key: {key}");
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    assert!(!key.contains("user-1"), "the user id went upstream: {key}");
 }
