@@ -282,6 +282,7 @@ fn every_consistent_hash_key_sticks_under_ring_hash_and_maglev() {
                     r#""max_connections":100"#,
                     r#""max_requests_per_connection":10"#,
                     r#""consecutive_gateway_failure":3"#,
+                    r#""enforcing_success_rate":0"#,
                 ],
             );
             assert_sticky(listen, key.request, &context);

@@ -350,6 +350,10 @@ connectionPool:
         Some(0),
         "istiod disables panic routing"
     );
+    assert!(
+        !outlier.success_rate_ejection,
+        "istiod disables success-rate ejection"
+    );
     assert_eq!(web.connect_timeout, Duration::from_millis(250));
 
     let unsupported = "loadBalancer:\n  consistentHash: {httpHeaderName: x}\noutlierDetection: {consecutiveLocalOriginFailures: 2, interval: 500us}\nconnectionPool:\n  http: {maxConcurrentStreams: 10}\n";

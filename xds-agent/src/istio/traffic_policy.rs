@@ -559,6 +559,7 @@ fn outlier_detection_model(
         max_ejection_percent,
         consecutive_gateway_errors,
         healthy_panic_threshold,
+        success_rate_ejection: false,
     }))
 }
 

@@ -594,6 +594,7 @@ fn outlier_detection(
         max_ejection_percent,
         consecutive_gateway_errors: None,
         healthy_panic_threshold: None,
+        success_rate_ejection: true,
     }
 }
 

@@ -203,6 +203,8 @@ pub struct OutlierDetection {
     /// Below this percentage of healthy hosts Envoy ignores health status (panic routing); set on
     /// the cluster's `common_lb_config`. `None` keeps Envoy's 50.
     pub healthy_panic_threshold: Option<u32>,
+    /// Envoy's success-rate ejection (on by default in Envoy); istiod turns it off.
+    pub success_rate_ejection: bool,
 }
 
 /// Route retry policy. Retries avoid the hosts already tried (Envoy's previous-hosts predicate),

@@ -149,6 +149,7 @@ fn outlier_detection(model: &model::OutlierDetection) -> OutlierDetection {
         interval: Some(duration(model.interval)),
         base_ejection_time: Some(duration(model.base_ejection_time)),
         max_ejection_percent: Some(u32_value(model.max_ejection_percent)),
+        enforcing_success_rate: (!model.success_rate_ejection).then(|| u32_value(0)),
         consecutive_gateway_failure: model.consecutive_gateway_errors.map(u32_value),
         enforcing_consecutive_gateway_failure: model
             .consecutive_gateway_errors
