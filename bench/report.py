@@ -65,14 +65,18 @@ def main():
       "hashes `x-user-id` itself), **none** (no hashing). Rounds alternate the three; each request carries "
       "another user (`bench/users.lua`). Medians of the rounds.\n")
     t, p50, p99 = flt["throughput_rps_median"], flt["p50_us_median"], flt["p99_us_median"]
-    p("| variant | saturating throughput (req/s, `wrk -t1 -c16`) | ratio to native | p50 at fixed rate (µs) | p99 at fixed rate (µs) |")
-    p("|---|---:|---:|---:|---:|")
+    ratio = {"filter": flt["filter_over_native"], "native": 1.0, "none": flt["none_over_native"]}
+    p("| variant | saturating throughput, median (req/s, `wrk -t1 -c16`) | runs | ratio to native (median of per-round ratios) | p50 at fixed rate (µs) | p99 at fixed rate (µs) |")
+    p("|---|---:|---|---:|---:|---:|")
     for name in ("filter", "native", "none"):
-        p(f"| {name} | {t[name]:,} (runs: {', '.join(f'{x:,}' for x in flt['throughput_runs'][name])}) | "
-          f"{t[name] / t['native']:.3f} | {p50[name]:,} | {p99[name]:,} |")
-    p(f"\nFixed rate: `wrk -t1 -c4` with a 5 ms pause per connection between requests. "
-      f"Filter vs native: throughput ratio **{flt['filter_over_native']:.3f}** (goal ≥ 0.95), "
-      f"added p99 **{flt['p99_added_us_filter_vs_native']:,} µs** (goal ≤ 50 µs).\n")
+        p(f"| {name} | {t[name]:,} | {', '.join(f'{x:,}' for x in flt['throughput_runs'][name])} | "
+          f"{ratio[name]:.3f} | {p50[name]:,} | {p99[name]:,} |")
+    p(f"\nFixed rate: `wrk -t1 -c4` with a 5 ms pause per connection between requests (below saturation). "
+      f"Filter vs native: throughput ratio **{flt['filter_over_native']:.3f}** (goal ≥ 0.95); "
+      f"added p99 **{flt['p99_added_us_filter_vs_native']:,} µs** (median of per-round differences; goal ≤ 50 µs). "
+      "wrk reports latency in steps of 10 µs, and on this loaded machine the run-to-run spread of p99 "
+      f"is far larger than the goal (p99 runs, µs: filter {flt['p99_us_runs']['filter']}, native "
+      f"{flt['p99_us_runs']['native']}), so the added-p99 figure is only indicative here.\n")
 
     p("## 3. Key derivation micro-benchmarks (criterion)\n")
     p("Command: `cargo bench -p affinity-core --bench key_derivation -- --warm-up-time 1 --measurement-time 3` "

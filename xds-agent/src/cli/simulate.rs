@@ -66,12 +66,14 @@ fn run_simulation(args: &Args) -> Result<String, PredictionError> {
         hashes.push(prediction.request_hash(&key, args.source.as_deref())?.hash);
     }
     let report = simulate(&before, after.as_ref(), &hashes);
-    Ok(render(
-        &prediction,
-        changed.as_ref(),
-        &args.service,
-        &report,
-    ))
+    let mut text = render(&prediction, changed.as_ref(), &args.service, &report);
+    let _ = writeln!(
+        text,
+        "exact max/fair:      {:.3} (largest share of the hash space over its weight's share: \
+         the limit for many keys)",
+        before.max_over_fair_share()
+    );
+    Ok(text)
 }
 
 /// The endpoints after `--remove` and `--add`, or `None` when neither is given.
