@@ -698,3 +698,43 @@ fn two_service_entries_for_one_host_and_port_are_rejected() {
         "{found:?}"
     );
 }
+
+#[test]
+fn an_agent_listener_can_route_to_an_istio_service() {
+    let listener = "\
+listeners:
+  - name: edge
+    address: 127.0.0.1:10080
+    routes:
+      - prefix: /
+        service: outbound|18080||web.shop.internal
+";
+    let entry = SERVICE_ENTRY.replace("  addresses: [127.0.0.1]\n", "");
+    let config = loaded(&[
+        listener,
+        &entry,
+        &rule(
+            "v1",
+            "loadBalancer:\n  consistentHash: {useSourceIp: true}\n",
+        ),
+    ]);
+    assert_eq!(
+        config.listeners.len(),
+        1,
+        "no ServiceEntry address, no Istio listener"
+    );
+    assert_eq!(config.listeners[0].routes[0].service, HTTP);
+    let dangling = listener.replace("18080", "18081");
+    let found = errors(&[
+        &dangling,
+        &entry,
+        &rule(
+            "v1",
+            "loadBalancer:\n  consistentHash: {useSourceIp: true}\n",
+        ),
+    ]);
+    assert!(
+        found[0].contains("unknown service \"outbound|18081||web.shop.internal\""),
+        "{found:?}"
+    );
+}

@@ -153,6 +153,11 @@ pub fn build(
         }
     }
 
+    // Routes may name any service: the YAML's (valid or not, to avoid a second error) and the
+    // ones built from Istio objects.
+    let mut routable: BTreeSet<String> = service_sites.keys().cloned().collect();
+    routable.extend(services.iter().map(|s| s.name.clone()));
+
     let mut listeners = Vec::new();
     let mut listener_names = BTreeSet::new();
     let mut addresses = BTreeSet::new();
@@ -166,7 +171,7 @@ pub fn build(
                     format!("duplicate listener name {:?}", raw.name),
                 );
             }
-            if let Some(listener) = listener(&mut b, document.doc, &path, raw, &service_sites) {
+            if let Some(listener) = listener(&mut b, document.doc, &path, raw, &routable) {
                 if !addresses.insert(listener.address) {
                     b.issue(
                         document.doc,
@@ -228,7 +233,7 @@ fn listener(
     doc: usize,
     path: &FieldPath,
     raw: &RawListener,
-    services: &BTreeMap<String, (usize, FieldPath)>,
+    services: &BTreeSet<String>,
 ) -> Option<Listener> {
     check_name(b, doc, path.key("name"), &raw.name);
     let address = match raw.address.parse::<SocketAddr>() {
@@ -263,7 +268,7 @@ fn listener(
                 format!("prefix {prefix:?} must start with '/'"),
             );
         }
-        if !services.contains_key(&route.service) {
+        if !services.contains(&route.service) {
             b.issue(
                 doc,
                 route_path.key("service"),
