@@ -1,6 +1,11 @@
 //! `xds-agent explain --config F --service S --key K [--key K2 ...] [--source KIND]`: the backend
 //! Envoy picks for a request whose affinity key is K, by reproducing the filter's hashing and
 //! Envoy's ring hash or Maglev with `affinity-predictor`.
+//!
+//! The prediction assumes every endpoint is healthy: Envoy builds its ring or table from the
+//! healthy hosts only (all of them again in panic mode), so while health checks or outlier
+//! detection exclude a backend, its keys go elsewhere. With bounded load (`hashBalanceFactor`) a
+//! key moves on while its host is over the bound.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -260,3 +260,72 @@ fn filter_hash(
         header: Some((filter.output_header.clone(), header_value)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use affinity_core::hash::xxh64_hex;
+    use affinity_predictor::xxhash64;
+
+    use super::*;
+
+    fn repo_file(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    }
+
+    #[test]
+    fn with_the_filter_envoy_hashes_the_filters_header_value() {
+        let web = ServicePrediction::load(&repo_file("examples/demo.yaml"), "web").unwrap();
+        let key = web.request_hash("  Alice ", None).unwrap();
+        let written = xxh64_hex("header", b"Alice");
+        assert_eq!(
+            key.header,
+            Some(("x-affinity-key".to_owned(), written.clone().into_bytes()))
+        );
+        assert_eq!(key.hash, xxhash64(written.as_bytes(), 0));
+        let by_cookie = web.request_hash("Alice", Some("cookie")).unwrap();
+        assert_eq!(
+            by_cookie.hash,
+            xxhash64(xxh64_hex("cookie", b"Alice").as_bytes(), 0)
+        );
+        let by_ip = web.request_hash("10.0.0.7:5555", Some("sourceIp")).unwrap();
+        assert_eq!(
+            by_ip.hash,
+            xxhash64(xxh64_hex("sourceIp", b"10.0.0.7").as_bytes(), 0)
+        );
+        assert!(web.request_hash("x", Some("body")).is_err());
+        assert!(web.request_hash("   ", None).is_err());
+    }
+
+    #[test]
+    fn with_an_istio_hash_policy_envoy_hashes_the_key_itself() {
+        let ledger = ServicePrediction::load(
+            &repo_file("istio/agent-mode/ledger.yaml"),
+            "outbound|10001||ledger.demo.internal",
+        )
+        .unwrap();
+        let key = ledger.request_hash("acct-42", None).unwrap();
+        assert_eq!(key.header, None);
+        assert_eq!(key.hashed_what, "header x-account-id");
+        assert_eq!(key.hash, xxhash64(b"acct-42", 0));
+        assert!(ledger.describe_load_balancer().contains("bounded load"));
+    }
+
+    #[test]
+    fn unknown_services_and_dns_endpoints_are_refused_by_name() {
+        let error = ServicePrediction::load(&repo_file("examples/demo.yaml"), "nope")
+            .err()
+            .unwrap();
+        assert!(error.0.contains("no service \"nope\"") && error.0.contains("web"));
+        let dns = config::load(&repo_file("examples/dns-backends.yaml")).unwrap();
+        let service = dns
+            .config
+            .services
+            .into_iter()
+            .find(Service::uses_dns)
+            .unwrap();
+        let error = ServicePrediction::of(service).hosts().err().unwrap();
+        assert!(error.0.contains("is a DNS name"), "{error}");
+    }
+}
