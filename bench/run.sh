@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, bounded (< 10 minutes on 2 cores), results in BENCHMARKS.md.
 # Needs the release builds of `make build` (Envoy from `make setup`, the filter's .wasm) and wrk.
-# Sizes can be raised: BENCH_ENVOY_KEYS (keys per run through Envoy), BENCH_ROUNDS, BENCH_SECONDS.
+# Sizes can be raised: BENCH_ENVOY_KEYS (keys per run through Envoy), BENCH_ROUNDS, BENCH_SECONDS,
+# BENCH_AGENT_ENVOYS (Envoys per protocol connected to the agent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 ENVOY_BIN="${ENVOY_BIN:-.tools/bin/envoy-1.40.0}"
 AFFINITY_WASM="${AFFINITY_WASM:-$TARGET_DIR/wasm32-wasip1/release/affinity_filter.wasm}"
+XDS_AGENT_BIN="${XDS_AGENT_BIN:-$TARGET_DIR/release/xds-agent}"
 PREDICTOR_KEYS=100000
 ENVOY_KEYS="${BENCH_ENVOY_KEYS:-50000}"
 ROUNDS="${BENCH_ROUNDS:-5}"
 SECONDS_PER_RUN="${BENCH_SECONDS:-3}"
+AGENT_ENVOYS="${BENCH_AGENT_ENVOYS:-2}"
 OUT="$(mktemp -d "${TMPDIR:-/tmp}/bench-results-XXXXXX")"
 
 started=$(date +%s)
@@ -42,6 +45,10 @@ echo "== real Envoy: filter overhead, $ROUNDS rounds x ${SECONDS_PER_RUN}s" >&2
 python3 bench/filter_overhead.py --envoy "$ENVOY_BIN" --wasm "$AFFINITY_WASM" \
   --rounds "$ROUNDS" --seconds "$SECONDS_PER_RUN" > "$OUT/filter.json"
 
+echo "== agent: 1000 services x 10 endpoints to $AGENT_ENVOYS SotW + $AGENT_ENVOYS delta Envoys" >&2
+python3 bench/agent_xds.py --agent "$XDS_AGENT_BIN" --envoy "$ENVOY_BIN" --services 1000 --endpoints 10 \
+  --envoys "$AGENT_ENVOYS" > "$OUT/agent.json"
+
 echo "== criterion: key derivation per source" >&2
 cargo bench -q -p affinity-core --bench key_derivation -- --warm-up-time 1 --measurement-time 3 \
   2>/dev/null | tee "$OUT/criterion.txt" >&2
@@ -49,5 +56,6 @@ cargo bench -q -p affinity-core --bench key_derivation -- --warm-up-time 1 --mea
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.env"
 echo "total_seconds=$(( $(date +%s) - started ))" >> "$OUT/machine.env"
 python3 bench/report.py "$OUT" "${BENCH_COMMAND:-make bench}" \
-  "BENCH_ENVOY_KEYS=$ENVOY_KEYS BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECONDS_PER_RUN" > BENCHMARKS.md
+  "BENCH_ENVOY_KEYS=$ENVOY_KEYS BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECONDS_PER_RUN BENCH_AGENT_ENVOYS=$AGENT_ENVOYS" \
+  > BENCHMARKS.md
 echo "BENCHMARKS.md written (raw results in $OUT)" >&2
