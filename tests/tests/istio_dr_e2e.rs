@@ -483,3 +483,52 @@ spec:
     assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
     assert!(!key.contains("user-1"), "the user id went upstream: {key}");
 }
+
+/// The mesh examples' DestinationRules (`istio/*.yaml`, paired with WasmPlugins) pass istiod's
+/// validation as the agent applies it: each rule, given a ServiceEntry for its host, validates.
+#[test]
+fn mesh_example_rules_pass_istiods_validation_in_the_agent() {
+    let root = e2e::paths::repo_root().join("istio");
+    let dir = std::env::temp_dir().join(format!("istio-dr-mesh-rules-{}", std::process::id()));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&root).expect("istio/") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read example");
+        for chunk in text
+            .split("\n---\n")
+            .filter(|c| c.contains("kind: DestinationRule"))
+        {
+            let host = chunk
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("host: "))
+                .expect("spec.host")
+                .trim();
+            let entry = format!(
+                "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: example}}\nspec:\n  hosts: [{host}]\n  ports: [{{number: 8080, name: http}}]\n  endpoints: [{{address: 127.0.0.1}}]\n"
+            );
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let file = dir.join("rule.yaml");
+            std::fs::write(&file, format!("{entry}---\n{chunk}\n")).expect("write");
+            let output = std::process::Command::new(e2e::paths::agent_bin())
+                .arg("validate")
+                .arg(&file)
+                .output()
+                .expect("run xds-agent validate");
+            assert!(
+                output.status.success(),
+                "{} ({host}) fails istiod's validation in the agent:\n{}",
+                path.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            checked += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        checked >= 5,
+        "only {checked} DestinationRules found in istio/"
+    );
+}
