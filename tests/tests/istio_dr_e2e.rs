@@ -532,3 +532,96 @@ fn mesh_example_rules_pass_istiods_validation_in_the_agent() {
         "only {checked} DestinationRules found in istio/"
     );
 }
+
+/// `serve --config DIR` over a directory of Istio files (as a ConfigMap with several keys is
+/// mounted): editing only the DestinationRule's file switches Envoy from header/ring hash to
+/// cookie/Maglev without a restart.
+#[test]
+fn a_config_directory_is_served_and_an_edited_rule_file_is_applied() {
+    let (backends, listen) = start();
+    let dir = e2e::paths::scratch_dir("istio-dr-dir");
+    let config = dir.join("config");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(
+        config.join("10-service-entry.yaml"),
+        service_entry(listen, &backends),
+    )
+    .expect("write entry");
+    let rule_file = config.join("20-destination-rule.yaml");
+    std::fs::write(
+        &rule_file,
+        destination_rule("v1", HASH_KEYS[0].yaml, ALGORITHMS[0].0),
+    )
+    .expect("write rule");
+
+    let (grpc, admin) = (free_port(), free_port());
+    let mut command = std::process::Command::new(e2e::paths::agent_bin());
+    command.arg("serve").arg("--config").arg(&config).args([
+        "--grpc",
+        &format!("127.0.0.1:{grpc}"),
+        "--admin",
+        &format!("127.0.0.1:{admin}"),
+    ]);
+    let agent = e2e::Process::spawn("xds-agent-dir", command, &dir);
+    let ready = wait_until(PROPAGATION, || {
+        http::get("/readyz")
+            .send(admin)
+            .is_ok_and(|r| r.status == 200)
+    });
+    assert!(
+        ready,
+        "the agent did not load the directory:\n{}",
+        agent.log()
+    );
+
+    let envoy_admin = free_port();
+    let bootstrap = std::process::Command::new(e2e::paths::agent_bin())
+        .args([
+            "bootstrap",
+            "--node-id",
+            "istio-dr-dir",
+            "--xds",
+            &format!("127.0.0.1:{grpc}"),
+        ])
+        .args(["--admin-port", &envoy_admin.to_string()])
+        .output()
+        .expect("xds-agent bootstrap");
+    assert!(
+        bootstrap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bootstrap.stderr)
+    );
+    let envoy = Envoy::start(&String::from_utf8_lossy(&bootstrap.stdout), envoy_admin);
+
+    let applied = |markers: &[&str]| {
+        wait_until(PROPAGATION, || {
+            let dump = compact_dump(&envoy);
+            markers.iter().all(|m| dump.contains(m))
+        })
+    };
+    assert!(
+        applied(&[HASH_KEYS[0].dump_marker, ALGORITHMS[0].1]),
+        "initial rule not served:\n{}",
+        agent.log()
+    );
+    assert_sticky(listen, HASH_KEYS[0].request, "header from the directory");
+
+    let staging = config.join("20-destination-rule.yaml.tmp");
+    std::fs::write(
+        &staging,
+        destination_rule("v1", HASH_KEYS[1].yaml, ALGORITHMS[1].0),
+    )
+    .expect("write rule");
+    std::fs::rename(&staging, &rule_file).expect("replace rule");
+    assert!(
+        applied(&[HASH_KEYS[1].dump_marker, ALGORITHMS[1].1]),
+        "edited rule not served:\n{}",
+        agent.log()
+    );
+    assert_sticky(
+        listen,
+        HASH_KEYS[1].request,
+        "cookie after editing the rule file",
+    );
+    assert_cookie_issued_and_honoured(listen, "cookie after editing the rule file");
+}
