@@ -43,14 +43,15 @@ done
 [[ -f $DEMO_CONFIG ]] || fail "$DEMO_CONFIG not found"
 
 # Every port must be free before anything starts: name the variable that moves it.
-check_port() { # NAME PORT
-  [[ $2 =~ ^[0-9]+$ ]] && (($2 > 0 && $2 < 65536)) || fail "$1=$2 is not a port number"
+check_port() { # NAME PORT [SUGGESTED SETTING]
+  [[ $2 =~ ^[0-9]+$ ]] && (($2 > 0 && $2 < 65536)) || fail "$1: '$2' is not a port number"
   if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
-    fail "port $2 on 127.0.0.1 is already in use (set $1=<another port>, e.g. $1=$(($2 + 100)) make run)"
+    fail "port $2 on 127.0.0.1 is already in use (move it: ${3:-$1=$(($2 + 100))} make run)"
   fi
 }
 check_port LISTEN_PORT "$LISTEN_PORT"
-for port in "${backend_ports[@]}"; do check_port BACKEND_PORTS "$port"; done
+moved_backends="BACKEND_PORTS=\"$(for port in "${backend_ports[@]}"; do printf '%s ' $((port + 100)); done | sed 's/ $//')\""
+for port in "${backend_ports[@]}"; do check_port BACKEND_PORTS "$port" "$moved_backends"; done
 check_port AGENT_GRPC_PORT "$AGENT_GRPC_PORT"
 check_port AGENT_ADMIN_PORT "$AGENT_ADMIN_PORT"
 check_port ENVOY_ADMIN_PORT "$ENVOY_ADMIN_PORT"

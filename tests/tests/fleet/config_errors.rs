@@ -3,8 +3,8 @@
 //! — and the previous filter config keeps working.
 
 use crate::support::{
-    HEADER_ONLY, RING_HASH, Service, accepted_versions, config_yaml, heavy_lock, key_map, keys,
-    moved, received_keys, start_backends, user,
+    HEADER_ONLY, RING_HASH, Service, accepted_versions, acked_versions, config_yaml, heavy_lock,
+    key_map, keys, moved, node_types, received_keys, start_backends, user,
 };
 use e2e::load::{LoadSpec, SteadyLoad};
 use e2e::{Agent, Backend, free_port, paths, wait_until};
@@ -128,6 +128,11 @@ fn a_filter_envoy_cannot_load_is_nacked_and_the_previous_filter_keeps_working() 
     let the_keys = keys("nack", 60);
     let before = key_map(port, &the_keys, user);
     let nacks_before = nacks(&agent);
+    let ecds_acked_before = acked_versions(&agent, "fleet-0").get("ecds").cloned();
+    assert!(
+        ecds_acked_before.is_some(),
+        "fleet-0 never ACKed its filter config"
+    );
 
     // A module with the wasm magic and version but garbage after it: the agent can only pass it on (it is a file
     // path); Envoy's V8 refuses to compile it, so the ECDS update carrying it is rejected.
@@ -140,10 +145,14 @@ fn a_filter_envoy_cannot_load_is_nacked_and_the_previous_filter_keeps_working() 
     let wasm = paths::wasm_path().display().to_string();
     agent.write_config(&good.replace(&wasm, &broken.display().to_string()));
 
-    let mut nodes = String::new();
+    let mut ecds = serde_json::Value::Null;
     let nacked = wait_until(Duration::from_secs(20), || {
-        nodes = agent.debug_nodes();
-        nacks(&agent) > nacks_before && nodes.to_ascii_lowercase().contains("nack")
+        ecds = node_types(&agent, "fleet-0")
+            .remove("ecds")
+            .unwrap_or_default();
+        nacks(&agent) > nacks_before
+            && ecds["nacks"].as_u64().unwrap_or(0) >= 1
+            && !ecds["last_nack"].is_null()
     });
     let envoy_rejected = envoy
         .stats()
@@ -174,7 +183,7 @@ fn a_filter_envoy_cannot_load_is_nacked_and_the_previous_filter_keeps_working() 
         .collect();
     let report = load.stop();
     println!(
-        "broken filter: agent NACK metric {nacks_before} → {}, Envoy ECDS config_fail {envoy_rejected}; load {} sent, {} failed",
+        "broken filter: agent NACK metric {nacks_before} → {}, Envoy ECDS config_fail {envoy_rejected}, /debug/nodes ecds {ecds}; load {} sent, {} failed",
         nacks(&agent),
         report.sent,
         report.failed
@@ -182,8 +191,13 @@ fn a_filter_envoy_cannot_load_is_nacked_and_the_previous_filter_keeps_working() 
 
     assert!(
         nacked,
-        "the agent shows no NACK for the broken filter; /debug/nodes: {nodes}\n/metrics:\n{}",
+        "the agent shows no NACK for the broken filter; /debug/nodes ecds: {ecds}\n/metrics:\n{}",
         agent.metrics()
+    );
+    assert_eq!(
+        ecds["acked_version"].as_str(),
+        ecds_acked_before.as_deref(),
+        "the ACKed filter config changed although Envoy rejected the new one"
     );
     assert!(
         envoy_rejected >= 1,

@@ -4,11 +4,13 @@
 //! reconnects, and ACKs the same versions.
 
 use crate::support::{
-    HEADER_ONLY, RING_HASH, accepted_versions, heavy_lock, key_map, keys, moved, settled_key_map,
-    single_service_fleet, start_backends, user, wait_healthy_hosts, wait_unhealthy_host,
+    HEADER_ONLY, RING_HASH, accepted_versions, acked_versions, heavy_lock, key_map, keys, moved,
+    settled_key_map, single_service_fleet, start_backends, user, wait_healthy_hosts,
+    wait_unhealthy_host,
 };
 use e2e::load::{LoadSpec, SteadyLoad};
 use e2e::{Backend, wait_until};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const RATE_PER_SEC: u32 = 200;
@@ -93,6 +95,12 @@ fn agent_killed_and_restarted_under_load_no_failed_requests_same_versions() {
         !versions.is_empty(),
         "Envoy's config dump shows no dynamic resource versions"
     );
+    let acked = acked_versions(&agent, "fleet-0");
+    assert_eq!(
+        acked.len(),
+        5,
+        "fleet-0 has not ACKed CDS, EDS, LDS, RDS and ECDS: {acked:?}"
+    );
 
     let load = steady_load(port, &the_keys);
     std::thread::sleep(Duration::from_secs(1));
@@ -111,12 +119,12 @@ fn agent_killed_and_restarted_under_load_no_failed_requests_same_versions() {
         reconnected,
         "Envoy did not reconnect to the restarted agent"
     );
-    // The restarted agent serves the same content-hash versions, so Envoy has nothing new to apply; every version
-    // Envoy holds must show up as ACKed at the new agent.
-    let mut nodes = String::new();
+    // The restarted agent serves the same content-hash versions, so Envoy has nothing new to apply and ACKs, per
+    // resource type, exactly the versions it ACKed to the agent before the restart.
+    let mut acked_after = BTreeMap::new();
     let acked_again = wait_until(Duration::from_secs(20), || {
-        nodes = agent.debug_nodes();
-        nodes.contains("fleet-0") && versions.iter().all(|v| nodes.contains(v.as_str()))
+        acked_after = acked_versions(&agent, "fleet-0");
+        acked_after == acked
     });
     std::thread::sleep(Duration::from_secs(1));
     let report = load.stop();
@@ -127,7 +135,7 @@ fn agent_killed_and_restarted_under_load_no_failed_requests_same_versions() {
 
     assert!(
         acked_again,
-        "the restarted agent does not show Envoy's versions {versions:?} for fleet-0: {nodes}"
+        "fleet-0 ACKed {acked:?} before the agent restart and {acked_after:?} after"
     );
     assert_eq!(
         accepted_versions(&envoy),

@@ -291,3 +291,26 @@ pub fn received_keys(body: &str) -> Vec<String> {
         .filter(|item| !item.is_empty())
         .collect()
 }
+
+/// Per resource type (`cds`, `ecds`, `eds`, `lds`, `rds`), what the agent's `/debug/nodes` shows for `node`:
+/// `sent_version`, `acked_version`, `acks`, `nacks`, `last_nack`. Empty when the node is not connected.
+pub fn node_types(agent: &Agent, node: &str) -> BTreeMap<String, serde_json::Value> {
+    let nodes: serde_json::Value = serde_json::from_str(&agent.debug_nodes()).unwrap_or_default();
+    nodes
+        .get(node)
+        .and_then(|n| n.get("types"))
+        .and_then(serde_json::Value::as_object)
+        .map(|types| types.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// The version `node` last ACKed per resource type, from the agent's `/debug/nodes`.
+pub fn acked_versions(agent: &Agent, node: &str) -> BTreeMap<String, String> {
+    node_types(agent, node)
+        .into_iter()
+        .filter_map(|(kind, state)| {
+            let version = state.get("acked_version")?.as_str()?.to_string();
+            Some((kind, version))
+        })
+        .collect()
+}
