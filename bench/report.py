@@ -33,6 +33,28 @@ def main():
       "other builds ran at the same time, so absolute throughput is low and noisy; compare ratios measured in the same run)")
     p(f"- Envoy {machine['envoy']}, {machine['wrk']}, {machine['rustc']}; date {machine['date']}\n")
 
+    by = {(r["hosts"], r["lb"]): r for r in predictor}
+    agree = sum(r["predictor_agrees"] for r in envoy)
+    total = sum(r["keys"] for r in envoy)
+    p("## Summary\n")
+    p(f"- The predictor named the backend the real Envoy chose for **{agree:,} of {total:,}** keys "
+      "(every run of section 1).")
+    for n in (10, 100):
+        istio, auto, maglev = by[(n, "ring:1024")], by[(n, "ring:auto")], by[(n, "maglev:65537")]
+        p(f"- {n} backends: exact max/mean {istio['exact_max_over_mean']:.3f} with ring hash at Istio's 1024, "
+          f"{auto['exact_max_over_mean']:.3f} at the agent's auto size ({auto['size']:,} entries), "
+          f"{maglev['exact_max_over_mean']:.3f} with Maglev; removing one backend moves "
+          + " / ".join(f"{r['churn']['moved']:.2%} (necessary {r['churn']['necessary']:.2%})"
+                       for r in (istio, auto, maglev))
+          + " of the keys.")
+    p(f"- Filter vs native `hash_policy`: {flt['filter_over_native']:.3f} of native throughput "
+      f"(goal ≥ 0.95: {'met' if flt['filter_over_native'] >= 0.95 else '**not met**'}), "
+      f"{flt['p99_added_us_filter_vs_native']:,} µs added p99 at a fixed rate "
+      f"(goal ≤ 50 µs: {'met' if flt['p99_added_us_filter_vs_native'] <= 50 else '**not met**'}, noisy here).")
+    p(f"- Agent, one endpoint changed among {agent['services']:,} services × {agent['endpoints']}: delta ADS sends "
+      f"{agent['delta_change_bytes']:,} B, state of the world {agent['sotw_change_bytes']:,} B "
+      f"({agent.get('sotw_over_delta_change_bytes', 'n/a')}×; goal ≥ 10×); agent RSS {agent['agent_rss_serving_mib']} MiB "
+      "while serving (goal ≤ 64 MiB).\n")
     p("## 1. Balance and churn\n")
     p("Keys `k0 … k{N-1}` sent in the `x-affinity-key` header, hashed by the route's header `hash_policy`. "
       "**max/mean**: most keys on one backend over the mean per backend. **moved**: keys on a different "
