@@ -202,14 +202,12 @@ impl Snapshot {
 
     /// The resources of one type (empty when there are none).
     #[must_use]
-    pub fn of(&self, resource_type: ResourceType) -> TypeSnapshot {
-        self.types.get(&resource_type).cloned().unwrap_or_default()
-    }
-
-    /// The resources of one type, by reference.
-    #[must_use]
-    pub fn resources(&self, resource_type: ResourceType) -> Option<&TypeSnapshot> {
-        self.types.get(&resource_type)
+    pub fn of(&self, resource_type: ResourceType) -> &TypeSnapshot {
+        static EMPTY: TypeSnapshot = TypeSnapshot {
+            version: String::new(),
+            resources: BTreeMap::new(),
+        };
+        self.types.get(&resource_type).unwrap_or(&EMPTY)
     }
 }
 

@@ -7,7 +7,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
 };
 
-use super::{Event, Nonces, Step};
+use super::{Event, Nonces, Step, begin_request, push_order};
 use crate::snapshot::{ResourceType, Snapshot};
 
 /// Unanswered responses remembered per type; older ones count as stale.
@@ -63,18 +63,12 @@ impl DeltaStream {
         snapshot: &Snapshot,
     ) -> DeltaStep {
         let mut step = DeltaStep::new();
-        if self.node.is_none()
-            && let Some(node) = &request.node
-        {
-            self.node = Some(node.id.clone());
-            step.events.push(Event::Node {
-                id: node.id.clone(),
-            });
-        }
-        let Some(resource_type) = ResourceType::from_type_url(&request.type_url) else {
-            step.events.push(Event::UnknownType {
-                type_url: request.type_url.clone(),
-            });
+        let Some(resource_type) = begin_request(
+            &mut self.node,
+            request.node.as_ref(),
+            &request.type_url,
+            &mut step.events,
+        ) else {
             return step;
         };
         let first = !self.watches.contains_key(&resource_type);
@@ -133,8 +127,8 @@ impl DeltaStream {
             }
         }
         if !watch.wildcard {
-            let names = watch.names.clone();
-            watch.known.retain(|name, _| names.contains(name));
+            let Watch { names, known, .. } = watch;
+            known.retain(|name, _| names.contains(name));
         }
         self.respond(resource_type, snapshot, first, &mut step);
         step
@@ -143,12 +137,7 @@ impl DeltaStream {
     /// Push what changed in `snapshot` to every type this stream watches.
     pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> DeltaStep {
         let mut step = DeltaStep::new();
-        // Clusters and endpoints before the listeners and routes that use them.
-        let types: Vec<ResourceType> = ResourceType::ALL
-            .into_iter()
-            .filter(|t| self.watches.contains_key(t))
-            .collect();
-        for resource_type in types {
+        for resource_type in push_order(&self.watches) {
             self.respond(resource_type, snapshot, false, &mut step);
         }
         step
@@ -209,7 +198,7 @@ impl DeltaStream {
             resources: resources.len(),
         });
         step.responses.push(DeltaDiscoveryResponse {
-            system_version_info: of_type.version,
+            system_version_info: of_type.version.clone(),
             resources,
             type_url: resource_type.type_url().to_owned(),
             removed_resources: removed,

@@ -14,6 +14,10 @@
 pub mod delta;
 pub mod sotw;
 
+use std::collections::BTreeMap;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+
 use crate::snapshot::ResourceType;
 
 /// Something that happened on a stream, for the node registry, metrics and logs.
@@ -79,6 +83,41 @@ impl<R> Step<R> {
             events: Vec::new(),
         }
     }
+}
+
+/// The start of every request on either stream: records the node the first time a request carries
+/// one, then resolves the type URL (`None`, with an [`Event::UnknownType`], for a type the agent
+/// does not serve).
+fn begin_request(
+    stream_node: &mut Option<String>,
+    request_node: Option<&Node>,
+    type_url: &str,
+    events: &mut Vec<Event>,
+) -> Option<ResourceType> {
+    if stream_node.is_none()
+        && let Some(node) = request_node
+    {
+        *stream_node = Some(node.id.clone());
+        events.push(Event::Node {
+            id: node.id.clone(),
+        });
+    }
+    let resource_type = ResourceType::from_type_url(type_url);
+    if resource_type.is_none() {
+        events.push(Event::UnknownType {
+            type_url: type_url.to_owned(),
+        });
+    }
+    resource_type
+}
+
+/// The types in `watches`, in push order: clusters and endpoints before the listeners and routes
+/// that use them.
+fn push_order<W>(watches: &BTreeMap<ResourceType, W>) -> Vec<ResourceType> {
+    ResourceType::ALL
+        .into_iter()
+        .filter(|t| watches.contains_key(t))
+        .collect()
 }
 
 /// Nonces: a per-stream counter, so runs are reproducible.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 
-use super::{Event, Nonces, Step};
+use super::{Event, Nonces, Step, begin_request, push_order};
 use crate::snapshot::{ResourceType, Snapshot};
 
 /// Per-type state of one SotW stream.
@@ -45,37 +45,28 @@ impl SotwStream {
     /// Handle one request from Envoy against the current snapshot.
     pub fn on_request(&mut self, request: &DiscoveryRequest, snapshot: &Snapshot) -> SotwStep {
         let mut step = SotwStep::new();
-        if self.node.is_none()
-            && let Some(node) = &request.node
-        {
-            self.node = Some(node.id.clone());
-            step.events.push(Event::Node {
-                id: node.id.clone(),
-            });
-        }
-        let Some(resource_type) = ResourceType::from_type_url(&request.type_url) else {
-            step.events.push(Event::UnknownType {
-                type_url: request.type_url.clone(),
-            });
+        let Some(resource_type) = begin_request(
+            &mut self.node,
+            request.node.as_ref(),
+            &request.type_url,
+            &mut step.events,
+        ) else {
             return step;
         };
         let watch = self.watches.entry(resource_type).or_default();
         let first = request.response_nonce.is_empty();
         if !first {
-            let Some((sent_version, sent_nonce)) = watch.sent.clone() else {
-                step.events.push(Event::StaleNonce {
-                    resource_type,
-                    nonce: request.response_nonce.clone(),
-                });
-                return step;
+            let sent_version = match &watch.sent {
+                Some((version, nonce)) if *nonce == request.response_nonce => version.clone(),
+                // Nothing sent on this stream yet, or not the latest response.
+                _ => {
+                    step.events.push(Event::StaleNonce {
+                        resource_type,
+                        nonce: request.response_nonce.clone(),
+                    });
+                    return step;
+                }
             };
-            if request.response_nonce != sent_nonce {
-                step.events.push(Event::StaleNonce {
-                    resource_type,
-                    nonce: request.response_nonce.clone(),
-                });
-                return step;
-            }
             if let Some(error) = &request.error_detail {
                 step.events.push(Event::Nack {
                     resource_type,
@@ -96,14 +87,11 @@ impl SotwStream {
         let changed = names != watch.names || wildcard != watch.wildcard;
         watch.names = names;
         watch.wildcard = wildcard;
-        let current = snapshot
-            .resources(resource_type)
-            .map(|t| t.version.clone())
-            .unwrap_or_default();
+        let current = &snapshot.of(resource_type).version;
         let behind = watch
             .sent
             .as_ref()
-            .is_none_or(|(version, _)| *version != current);
+            .is_none_or(|(version, _)| version != current);
         if first || changed || behind {
             self.respond(resource_type, snapshot, &mut step);
         }
@@ -113,21 +101,13 @@ impl SotwStream {
     /// Push `snapshot` to every type this stream watches whose version changed.
     pub fn on_snapshot(&mut self, snapshot: &Snapshot) -> SotwStep {
         let mut step = SotwStep::new();
-        // Clusters and endpoints before the listeners and routes that use them.
-        let types: Vec<ResourceType> = ResourceType::ALL
-            .into_iter()
-            .filter(|t| self.watches.contains_key(t))
-            .collect();
-        for resource_type in types {
-            let current = snapshot
-                .resources(resource_type)
-                .map(|t| t.version.clone())
-                .unwrap_or_default();
+        for resource_type in push_order(&self.watches) {
+            let current = &snapshot.of(resource_type).version;
             let stale = self
                 .watches
                 .get(&resource_type)
                 .and_then(|w| w.sent.as_ref())
-                .is_some_and(|(v, _)| *v != current);
+                .is_some_and(|(version, _)| version != current);
             if stale {
                 self.respond(resource_type, snapshot, &mut step);
             }
@@ -154,7 +134,7 @@ impl SotwStream {
             resources: resources.len(),
         });
         step.responses.push(DiscoveryResponse {
-            version_info: of_type.version,
+            version_info: of_type.version.clone(),
             resources,
             type_url: resource_type.type_url().to_owned(),
             nonce,
@@ -375,7 +355,7 @@ mod tests {
     #[test]
     fn reconnect_with_known_version_gets_a_response() {
         let snap = snapshot(&["a"], 1);
-        let version = snap.of(ResourceType::Cluster).version;
+        let version = snap.of(ResourceType::Cluster).version.clone();
         let mut stream = SotwStream::new();
         let step = stream.on_request(&request(ResourceType::Cluster, &version, "", &[]), &snap);
         assert_eq!(step.responses.len(), 1);

@@ -87,7 +87,7 @@ async fn debug_snapshot(State(state): State<Arc<AgentState>>) -> Json<SnapshotVi
                 t.short_name(),
                 TypeView {
                     type_url: t.type_url(),
-                    version: of_type.version,
+                    version: of_type.version.clone(),
                     resources,
                 },
             )
