@@ -1,7 +1,6 @@
 //! tonic ADS service: moves bytes between Envoy and one [`crate::ads`] state machine per stream
 //! (spawned task + mpsc + `ReceiverStream`), records events, and ends streams on shutdown.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -105,7 +104,7 @@ impl AdsService {
                 node: None,
                 protocol: M::PROTOCOL,
             };
-            loop {
+            'stream: loop {
                 let step = tokio::select! {
                     message = inbound.message() => match message {
                         Ok(Some(request)) => {
@@ -132,7 +131,8 @@ impl AdsService {
                 session.record(&step.events);
                 for response in step.responses {
                     if tx.send(Ok(response)).await.is_err() {
-                        break;
+                        // The response stream is gone (Envoy disconnected): end this stream.
+                        break 'stream;
                     }
                 }
             }
@@ -250,10 +250,4 @@ pub async fn serve(
             },
         )
         .await
-}
-
-/// The address a listener is bound to, for logs.
-#[must_use]
-pub fn local_address(listener: &tokio::net::TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
 }
