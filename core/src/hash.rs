@@ -1,4 +1,4 @@
-//! The value written to the output header, shared with the predictor so both agree bit for bit.
+//! The value written to the output header, shared with `xds-agent explain` so both agree bit for bit.
 //!
 //! `xxh64`: the 16 lower-case hex digits of xxHash64 (seed 0) of `"<kind>:<value>"`, where kind is
 //! `header`, `cookie`, `query`, `sourceIp` or `composite`. `raw`: the value itself, except that a

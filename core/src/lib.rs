@@ -3,7 +3,8 @@
 //!
 //! Pure: no proxy-wasm, no tokio. The filter (`affinity-filter`) implements [`RequestView`] over
 //! proxy-wasm host calls and applies the [`Decision`] an [`AffinityPolicy`] returns; the xds-agent
-//! embeds [`FilterConfig`] and the predictor calls [`hash::affinity_header_value`].
+//! embeds [`FilterConfig`], and its `explain`/`simulate` commands reproduce the filter's output header
+//! with [`key::normalise`] and [`hash::affinity_header_value_bytes`].
 
 pub mod config;
 pub mod cookie;

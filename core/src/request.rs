@@ -47,14 +47,20 @@ impl OwnedRequest {
 
 impl RequestView for OwnedRequest {
     fn header_values(&self, name: &str) -> Vec<&[u8]> {
-        self.headers
-            .iter()
-            .filter(|(header, _)| header.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
-            .collect()
+        header_values_in(&self.headers, name)
     }
 
     fn source_address(&self) -> Option<Vec<u8>> {
         self.source_address.clone()
     }
+}
+
+/// [`RequestView::header_values`] over a list of `(name, value)` pairs, as the host hands them
+/// over: every value of header `name` (ASCII-case-insensitive), in order.
+pub fn header_values_in<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Vec<&'h [u8]> {
+    headers
+        .iter()
+        .filter(|(header, _)| header.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_slice())
+        .collect()
 }

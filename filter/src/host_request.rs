@@ -2,6 +2,7 @@
 //! SDK's string getters panic on non-UTF-8 values), and `source.address` on demand.
 
 use affinity_core::RequestView;
+use affinity_core::request::header_values_in;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::Bytes;
 
@@ -19,11 +20,7 @@ impl HostRequest {
 
 impl RequestView for HostRequest {
     fn header_values(&self, name: &str) -> Vec<&[u8]> {
-        self.headers
-            .iter()
-            .filter(|(header, _)| header.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
-            .collect()
+        header_values_in(&self.headers, name)
     }
 
     fn source_address(&self) -> Option<Vec<u8>> {

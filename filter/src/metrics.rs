@@ -37,11 +37,7 @@ impl Metrics {
     }
 
     pub(crate) fn keyed(&self, kind: SourceKind) {
-        let index = SourceKind::ALL
-            .iter()
-            .position(|candidate| *candidate == kind)
-            .unwrap_or(0);
-        increment(self.by_source[index]);
+        increment(self.by_source[source_index(kind)]);
     }
 
     pub(crate) fn key_missing(&self) {
