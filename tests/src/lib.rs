@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod backend;
+pub mod bootstrap;
 pub mod envoy;
 pub mod http;
 pub mod load;
@@ -16,6 +17,7 @@ pub mod wait;
 
 pub use agent::Agent;
 pub use backend::Backend;
+pub use bootstrap::StaticBootstrap;
 pub use envoy::Envoy;
 pub use ports::free_port;
 pub use process::Process;

@@ -2,7 +2,7 @@
 //! built .wasm, a JSON `configuration`) → router; the route hashes `x-affinity-key` and the cluster
 //! balances with RING_HASH.
 
-use e2e::{Backend, Envoy, free_port, http, paths};
+use e2e::{Backend, Envoy, StaticBootstrap, free_port, http};
 
 /// Envoy with the filter and its three backends (all killed on drop).
 pub struct FilterRig {
@@ -95,70 +95,14 @@ impl Seen {
     }
 }
 
-/// The bootstrap: `use_remote_address: true`, so `source.address` is the client's connection
+/// The bootstrap: the filter with `filter_config` (JSON) in front of a RING_HASH cluster of `backend_ports`,
+/// hashing `x-affinity-key`; `use_remote_address: true`, so `source.address` is the client's connection
 /// address and X-Forwarded-For gets it appended.
 pub fn bootstrap(port: u16, admin_port: u16, filter_config: &str, backend_ports: &[u16]) -> String {
-    let wasm = paths::wasm_path();
-    let configuration = serde_json::to_string(filter_config).unwrap_or_default();
-    let endpoints: String = backend_ports
-        .iter()
-        .map(|backend_port| {
-            format!(
-                "
-        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {backend_port}}}}}}}"
-            )
-        })
-        .collect();
-    format!(
-        r#"
-admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}}}
-static_resources:
-  listeners:
-  - name: ingress
-    address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          use_remote_address: true
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{prefix: /}}
-                route:
-                  cluster: backends
-                  hash_policy:
-                  - header: {{header_name: x-affinity-key}}
-          http_filters:
-          - name: envoy.filters.http.wasm
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: affinity
-                vm_config:
-                  vm_id: affinity
-                  runtime: envoy.wasm.runtime.v8
-                  code: {{local: {{filename: "{wasm}"}}}}
-                configuration:
-                  "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: {configuration}
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: backends
-    type: STATIC
-    lb_policy: RING_HASH
-    load_assignment:
-      cluster_name: backends
-      endpoints:
-      - lb_endpoints:{endpoints}
-"#,
-        wasm = wasm.display()
-    )
+    StaticBootstrap::new(port, admin_port)
+        .use_remote_address()
+        .affinity_filter(filter_config)
+        .hashed_route("/", "backends", "x-affinity-key")
+        .cluster("backends", "RING_HASH", backend_ports)
+        .yaml()
 }

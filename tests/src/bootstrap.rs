@@ -1,0 +1,153 @@
+//! Static Envoy bootstraps for tests: an admin listener, one HTTP listener (HCM → optional affinity filter →
+//! router) and STATIC clusters of 127.0.0.1 endpoints, all on 127.0.0.1.
+
+use crate::paths;
+
+/// Builds a static bootstrap; [`StaticBootstrap::yaml`] renders it for [`crate::Envoy::start`].
+#[derive(Debug, Clone)]
+pub struct StaticBootstrap {
+    listen_port: u16,
+    admin_port: u16,
+    use_remote_address: bool,
+    http_filters: String,
+    routes: String,
+    clusters: String,
+}
+
+impl StaticBootstrap {
+    /// A bootstrap with its HTTP listener on `listen_port` and admin on `admin_port`, no route and no cluster yet.
+    pub fn new(listen_port: u16, admin_port: u16) -> StaticBootstrap {
+        StaticBootstrap {
+            listen_port,
+            admin_port,
+            use_remote_address: false,
+            http_filters: String::new(),
+            routes: String::new(),
+            clusters: String::new(),
+        }
+    }
+
+    /// Sets the HCM's `use_remote_address: true`, so `source.address` is the client's connection address and
+    /// X-Forwarded-For gets it appended.
+    pub fn use_remote_address(mut self) -> StaticBootstrap {
+        self.use_remote_address = true;
+        self
+    }
+
+    /// Adds the affinity filter (the built .wasm, V8) before the router, with `filter_config` (JSON) as its
+    /// `configuration`.
+    pub fn affinity_filter(mut self, filter_config: &str) -> StaticBootstrap {
+        // A JSON string is a double-quoted YAML scalar.
+        let configuration = serde_json::to_string(filter_config).unwrap_or_default();
+        self.http_filters.push_str(&format!(
+            r#"
+          - name: envoy.filters.http.wasm
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: affinity
+                vm_config:
+                  vm_id: affinity
+                  runtime: envoy.wasm.runtime.v8
+                  code: {{local: {{filename: "{wasm}"}}}}
+                configuration:
+                  "@type": type.googleapis.com/google.protobuf.StringValue
+                  value: {configuration}"#,
+            wasm = paths::wasm_path().display()
+        ));
+        self
+    }
+
+    /// Routes paths starting with `prefix` to `cluster`.
+    pub fn route(mut self, prefix: &str, cluster: &str) -> StaticBootstrap {
+        self.routes.push_str(&format!(
+            r#"
+              - match: {{prefix: "{prefix}"}}
+                route: {{cluster: {cluster}}}"#
+        ));
+        self
+    }
+
+    /// Routes paths starting with `prefix` to `cluster`, whose consistent-hash balancer hashes request header
+    /// `header` (the route's `hash_policy`).
+    pub fn hashed_route(mut self, prefix: &str, cluster: &str, header: &str) -> StaticBootstrap {
+        self.routes.push_str(&format!(
+            r#"
+              - match: {{prefix: "{prefix}"}}
+                route:
+                  cluster: {cluster}
+                  hash_policy:
+                  - header: {{header_name: {header}}}"#
+        ));
+        self
+    }
+
+    /// Adds STATIC cluster `name` balancing with `lb_policy` (`ROUND_ROBIN`, `RING_HASH`, `MAGLEV`, ...) over one
+    /// endpoint 127.0.0.1:port per entry of `backend_ports`.
+    pub fn cluster(
+        mut self,
+        name: &str,
+        lb_policy: &str,
+        backend_ports: &[u16],
+    ) -> StaticBootstrap {
+        let endpoints: String = backend_ports
+            .iter()
+            .map(|port| {
+                format!(
+                    "
+        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}}}"
+                )
+            })
+            .collect();
+        self.clusters.push_str(&format!(
+            r#"
+  - name: {name}
+    type: STATIC
+    lb_policy: {lb_policy}
+    load_assignment:
+      cluster_name: {name}
+      endpoints:
+      - lb_endpoints:{endpoints}"#
+        ));
+        self
+    }
+
+    /// The bootstrap as YAML.
+    pub fn yaml(&self) -> String {
+        let StaticBootstrap {
+            listen_port,
+            admin_port,
+            use_remote_address,
+            http_filters,
+            routes,
+            clusters,
+        } = self;
+        format!(
+            r#"
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}}}
+static_resources:
+  listeners:
+  - name: ingress
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {listen_port}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress
+          use_remote_address: {use_remote_address}
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:{routes}
+          http_filters:{http_filters}
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:{clusters}
+"#
+        )
+    }
+}
