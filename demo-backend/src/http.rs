@@ -45,9 +45,13 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
     };
     let mut reader = BufReader::new(stream);
     loop {
-        let head = match read_head(&mut reader) {
-            Ok(Some(head)) => head,
+        let request = match read_head(&mut reader) {
+            Ok(Some(head)) => drain_body(&mut reader, &head).map(|()| head),
             Ok(None) => return,
+            Err(message) => Err(message),
+        };
+        let head = match request {
+            Ok(head) => head,
             Err(message) => {
                 let _ = write_response(
                     &mut writer,
@@ -60,17 +64,6 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
                 return;
             }
         };
-        if let Err(message) = drain_body(&mut reader, &head) {
-            let _ = write_response(
-                &mut writer,
-                400,
-                "text/plain",
-                &format!("{message}\n"),
-                true,
-                name,
-            );
-            return;
-        }
         let close = head.wants_close();
         let (content_type, body) = if head.path == "/healthz" {
             ("text/plain", "ok\n".to_string())
@@ -288,5 +281,37 @@ mod tests {
         assert!(head("GET / HTTP/1.0\r\n\r\n").wants_close());
         assert!(!head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").wants_close());
         assert!(!head("GET / HTTP/1.1\r\n\r\n").wants_close());
+    }
+
+    /// Sends `raw` to `serve_connection` over a real loopback connection; returns all it answered.
+    fn exchange(raw: &str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            serve_connection(stream, "b1");
+        });
+        let mut client = TcpStream::connect(address).unwrap();
+        client.write_all(raw.as_bytes()).unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        server.join().unwrap();
+        answer
+    }
+
+    #[test]
+    fn bad_head_or_body_is_answered_400_and_closed() {
+        for raw in [
+            "GARBAGE\r\n\r\n",
+            "POST / HTTP/1.1\r\ncontent-length: x\r\n\r\n",
+            "POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        ] {
+            let answer = exchange(raw);
+            assert!(answer.starts_with("HTTP/1.1 400 "), "{raw:?}: {answer}");
+            assert!(answer.contains("connection: close"), "{raw:?}: {answer}");
+        }
+        let answer = exchange("GET /a HTTP/1.1\r\nconnection: close\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
     }
 }
