@@ -133,8 +133,16 @@ impl Agent {
     /// Starts an Envoy from [`Agent::bootstrap`] with node id `node_id` on a free admin port and waits until admin
     /// `/ready` answers (Envoy has received its initial listeners and clusters from the agent).
     pub fn start_envoy(&self, node_id: &str) -> Envoy {
+        self.start_envoy_with(node_id, &[])
+    }
+
+    /// Like [`Agent::start_envoy`], with extra `xds-agent bootstrap` arguments (e.g. `--delta`).
+    pub fn start_envoy_with(&self, node_id: &str, bootstrap_args: &[&str]) -> Envoy {
         let admin_port = free_port();
-        Envoy::start(&self.bootstrap(node_id, admin_port, &[]), admin_port)
+        Envoy::start(
+            &self.bootstrap(node_id, admin_port, bootstrap_args),
+            admin_port,
+        )
     }
 }
 

@@ -1,10 +1,11 @@
 //! Scenario 2: 1,000 keys spread over 5 backends, every backend used, the busiest within what the algorithm allows.
 //! Scenario 3: three Envoys on one agent send the same 1,000 keys to the same backends — no per-replica state
-//! (the stated limit of per-replica sticky plugins such as Traefik's StickyHeader).
+//! (the stated limit of per-replica sticky plugins such as Traefik's StickyHeader); two replicas use
+//! state-of-the-world xDS and one delta xDS, and all three ACK the same versions.
 
 use crate::support::{
-    HEADER_ONLY, MAGLEV, RING_HASH, counts, key_map, keys, single_service_fleet, start_backends,
-    user, wait_healthy_hosts,
+    HEADER_ONLY, MAGLEV, RING_HASH, acked_versions, counts, key_map, keys, single_service_fleet,
+    start_backends, user, wait_healthy_hosts,
 };
 use e2e::{Backend, Envoy};
 
@@ -76,18 +77,29 @@ fn three_envoys_on_one_agent_send_every_key_to_the_same_backend() {
     // The replicas share the listener address from the agent's config; Envoy binds it with SO_REUSEPORT, so the
     // kernel spreads connections over the three processes like an L4 load balancer in front of a fleet.
     let replicas: Vec<Envoy> = std::iter::once(first)
-        .chain((1..3).map(|i| agent.start_envoy(&format!("fleet-{i}"))))
+        .chain(std::iter::once(agent.start_envoy("fleet-1")))
+        .chain(std::iter::once(
+            agent.start_envoy_with("fleet-2", &["--delta"]),
+        ))
         .collect();
     for envoy in &replicas {
         wait_healthy_hosts(envoy, "web", &addresses);
     }
-    let nodes = agent.debug_nodes();
-    for node in ["fleet-0", "fleet-1", "fleet-2"] {
-        assert!(
-            nodes.contains(node),
-            "{node} missing from the agent's /debug/nodes: {nodes}"
+    // Replicas 0 and 1 use state-of-the-world xDS, replica 2 incremental (delta): all ACK the same versions.
+    let acked = acked_versions(&agent, "fleet-0");
+    assert_eq!(acked.len(), 5, "fleet-0 ACKed {acked:?}");
+    for node in ["fleet-1", "fleet-2"] {
+        assert_eq!(
+            acked_versions(&agent, node),
+            acked,
+            "{node} ACKed other versions than fleet-0"
         );
     }
+    let nodes = agent.debug_nodes();
+    assert!(
+        nodes.contains("\"protocol\":\"delta\""),
+        "no delta stream at the agent: {nodes}"
+    );
     let before: Vec<u64> = replicas.iter().map(accepted_connections).collect();
 
     let the_keys = keys("replica", KEYS);
