@@ -27,6 +27,8 @@ pub fn recommended_min_ring_size(hosts: &[Host]) -> u64 {
         .min()
         .unwrap_or(1)
         .max(1);
-    let wanted = ENTRIES_PER_LIGHTEST_HOST.saturating_mul(total).div_ceil(lightest);
+    let wanted = ENTRIES_PER_LIGHTEST_HOST
+        .saturating_mul(total)
+        .div_ceil(lightest);
     wanted.clamp(DEFAULT_MIN_RING_SIZE, DEFAULT_MAX_RING_SIZE)
 }
