@@ -65,7 +65,11 @@ pub fn split_documents(text: &str) -> Vec<DocumentText> {
     let mut first_line = 1;
     for (i, line) in text.lines().enumerate() {
         let line_number = i as u64 + 1;
-        let is_start = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        // `---` alone, or followed by a space or tab and content (`--- {a: 1}`).
+        let inline_content = line
+            .strip_prefix("--- ")
+            .or_else(|| line.strip_prefix("---\t"));
+        let is_start = line == "---" || inline_content.is_some();
         let is_end = line == "..." || line.starts_with("... ");
         if is_start || is_end {
             documents.push(DocumentText {
@@ -73,8 +77,9 @@ pub fn split_documents(text: &str) -> Vec<DocumentText> {
                 text: std::mem::take(&mut current),
             });
             first_line = line_number + 1;
-            if let Some(rest) = line.strip_prefix("--- ") {
-                // Content on the marker line itself (`--- {a: 1}`) belongs to the new document.
+            if let Some(rest) = inline_content {
+                // Content on the marker line itself belongs to the new document; the marker
+                // becomes spaces so columns stay those of the file.
                 first_line = line_number;
                 current.push_str(&" ".repeat(4));
                 current.push_str(rest);
@@ -123,6 +128,14 @@ mod tests {
         assert_eq!(docs[0].first_line, 2);
         assert_eq!(docs[1].first_line, 3);
         assert_eq!(docs[1].text.trim(), "{a: 1}");
+    }
+
+    #[test]
+    fn inline_content_after_a_tab_is_kept() {
+        let docs = split_documents("a: 1\n---\t{b: 2}\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].first_line, 2);
+        assert_eq!(docs[1].text, "    {b: 2}\n");
     }
 
     #[test]
