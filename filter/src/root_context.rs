@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use affinity_core::{AffinityPolicy, FilterConfig};
+use affinity_core::{AffinityPolicy, ConfigErrors, FilterConfig};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
@@ -36,16 +36,9 @@ impl AffinityRoot {
         if bytes.is_empty() {
             return Err("no configuration: the plugin needs at least {\"keys\": [...]}".to_owned());
         }
-        let config = FilterConfig::from_json(&bytes).map_err(|errors| {
-            errors
-                .0
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let config = FilterConfig::from_json(&bytes).map_err(one_line)?;
         let canonical = config.to_json();
-        let policy = AffinityPolicy::new(config).map_err(|errors| errors.to_string())?;
+        let policy = AffinityPolicy::new(config).map_err(one_line)?;
         Ok((
             Shared {
                 policy,
@@ -54,6 +47,16 @@ impl AffinityRoot {
             canonical,
         ))
     }
+}
+
+/// Every error on one log line, `; `-separated (`ConfigErrors`' `Display` puts one per line).
+fn one_line(errors: ConfigErrors) -> String {
+    errors
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Context for AffinityRoot {}
