@@ -97,8 +97,9 @@ static_resources:
           - lb_endpoints:
               - endpoint:
                   address:
-                    socket_address: {{ address: "{host}", port_value: {port} }}
+                    socket_address: {{ address: {host}, port_value: {port} }}
 "#,
+        host = yaml_string(host),
         node_id = yaml_string(&options.node_id),
         node_cluster = yaml_string(&options.node_cluster),
         admin_port = options.admin_port,
@@ -169,5 +170,14 @@ mod tests {
         let yaml = render(&weird).unwrap();
         let parsed: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(parsed["node"]["id"], "a\"b\n");
+    }
+
+    #[test]
+    fn escapes_the_xds_host() {
+        let yaml = render(&options(AdsProtocol::Delta, "x\"y:18000")).unwrap();
+        let parsed: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+        let endpoint = &parsed["static_resources"]["clusters"][0]["load_assignment"]["endpoints"]
+            [0]["lb_endpoints"][0]["endpoint"];
+        assert_eq!(endpoint["address"]["socket_address"]["address"], "x\"y");
     }
 }
