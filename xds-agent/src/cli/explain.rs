@@ -26,7 +26,8 @@ pub struct Args {
     #[arg(long, required = true)]
     pub key: Vec<String>,
     /// The key source kind it comes from (`header`, `cookie`, `query`, `sourceIp`,
-    /// `composite`); default: the kind of the filter's first key source.
+    /// `composite`); default: the kind of the filter's first key source. A `composite` key is
+    /// given as the filter joins it, e.g. `header:4:acme|header:3:bob`.
     #[arg(long)]
     pub source: Option<String>,
 }
