@@ -36,6 +36,7 @@ impl RequestHead {
 /// Serves one client connection until it closes, errs or idles out.
 pub fn serve_connection(stream: TcpStream, name: &str) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    let _ = stream.set_nodelay(true);
     let peer = stream
         .peer_addr()
         .map(|a| a.ip().to_string())
@@ -215,11 +216,13 @@ fn write_response(
 ) -> std::io::Result<()> {
     let reason = if status == 200 { "OK" } else { "Bad Request" };
     let connection = if close { "close" } else { "keep-alive" };
-    write!(
-        writer,
+    // One buffer, one write: several small writes on a kept-alive connection meet Nagle's algorithm and the
+    // peer's delayed ACK, which stalled every reused-connection response by ~40 ms.
+    let response = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nx-backend: {name}\r\nconnection: {connection}\r\n\r\n{body}",
         body.len()
-    )?;
+    );
+    writer.write_all(response.as_bytes())?;
     writer.flush()
 }
 
