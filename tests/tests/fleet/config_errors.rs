@@ -55,7 +55,7 @@ fn an_invalid_config_edit_under_load_is_rejected_and_traffic_is_unaffected() {
         "web",
         &backends.iter().map(Backend::address).collect::<Vec<_>>(),
     );
-    crate::support::wait_routable(port);
+    crate::support::wait_routable(&envoy, port);
     let the_keys = keys("invalid-edit", 60);
     let before = key_map(port, &the_keys, user);
     let versions = accepted_versions(&envoy);
@@ -124,7 +124,7 @@ fn a_filter_envoy_cannot_load_is_nacked_and_the_previous_filter_keeps_working() 
         "web",
         &backends.iter().map(Backend::address).collect::<Vec<_>>(),
     );
-    crate::support::wait_routable(port);
+    crate::support::wait_routable(&envoy, port);
     let the_keys = keys("nack", 60);
     let before = key_map(port, &the_keys, user);
     let nacks_before = nacks(&agent);

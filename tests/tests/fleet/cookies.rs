@@ -83,7 +83,7 @@ fn a_cookie_issued_by_one_envoy_is_honoured_by_another() {
     drop(issuer);
     let replica = agent.start_envoy("replica-b");
     wait_healthy_hosts(&replica, "web", &addresses);
-    wait_routable(port);
+    wait_routable(&replica, port);
     for session in &sessions {
         for _ in 0..3 {
             let response = with_cookie(&format!("theme=dark; {}", session.cookie)).send_ok(port);

@@ -39,7 +39,7 @@ fn scaling_in_and_out_moves_only_the_keys_of_the_changed_backend() {
     ));
     let envoy = agent.start_envoy("scaling");
     wait_healthy_hosts(&envoy, "web", &addresses(&all));
-    wait_routable(port);
+    wait_routable(&envoy, port);
     let the_keys = keys("scale", KEYS);
     let five = key_map(port, &the_keys, user);
 
@@ -120,7 +120,7 @@ fn a_stable_hash_key_keeps_keys_when_the_backend_address_changes() {
     ));
     let envoy = agent.start_envoy("hash-key");
     wait_healthy_hosts(&envoy, "web", &addresses(&all));
-    wait_routable(port);
+    wait_routable(&envoy, port);
     let the_keys = keys("stable", 300);
     let before = key_map(port, &the_keys, user);
     assert!(

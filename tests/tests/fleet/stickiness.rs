@@ -6,7 +6,7 @@ use crate::support::{
     ALL_SOURCES, MAGLEV, RING_HASH, Service, config_yaml, received_keys, start_backends,
     wait_healthy_hosts, wait_routable,
 };
-use e2e::{Agent, Backend, free_port, http};
+use e2e::{Agent, Backend, Envoy, free_port, http};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -124,20 +124,43 @@ fn every_key_source_sticks_under_ring_hash_and_maglev() {
     for cluster in ["web-ring", "web-maglev"] {
         wait_healthy_hosts(&envoy, cluster, &addresses);
     }
-    let dump = envoy.config_dump().to_ascii_lowercase();
+    let ring_policy = load_balancer_of(&envoy, "web-ring");
     assert!(
-        dump.contains("ring_hash"),
-        "no ring hash cluster in Envoy's config"
+        ring_policy.contains("ring_hash"),
+        "web-ring balances with {ring_policy}"
     );
+    let maglev_policy = load_balancer_of(&envoy, "web-maglev");
     assert!(
-        dump.contains("maglev"),
-        "no Maglev cluster in Envoy's config"
+        maglev_policy.contains("maglev"),
+        "web-maglev balances with {maglev_policy}"
     );
 
     for (algorithm, port) in [("ring hash", ring_port), ("maglev", maglev_port)] {
-        wait_routable(port);
+        wait_routable(&envoy, port);
         for source in KeySource::ALL {
             assert_sticky(port, algorithm, source);
         }
     }
+}
+
+/// The load-balancing settings of Envoy's dynamic cluster `name` (`load_balancing_policy`, else `lb_policy`) as
+/// lower-case JSON text, from admin `/config_dump`.
+fn load_balancer_of(envoy: &Envoy, name: &str) -> String {
+    let dump = envoy
+        .admin("/config_dump?resource=dynamic_active_clusters")
+        .map(|r| r.body)
+        .unwrap_or_default();
+    let dump: serde_json::Value = serde_json::from_str(&dump).unwrap_or_default();
+    let clusters = dump["configs"].as_array().cloned().unwrap_or_default();
+    let cluster = clusters
+        .iter()
+        .map(|c| &c["cluster"])
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no dynamic cluster {name} in Envoy's config dump"));
+    let policy = if cluster["load_balancing_policy"].is_null() {
+        &cluster["lb_policy"]
+    } else {
+        &cluster["load_balancing_policy"]
+    };
+    policy.to_string().to_ascii_lowercase()
 }

@@ -137,7 +137,7 @@ pub fn single_service_fleet(
     let envoy = agent.start_envoy("fleet-0");
     let addresses: Vec<String> = backends.iter().map(Backend::address).collect();
     wait_healthy_hosts(&envoy, "web", &addresses);
-    wait_routable(port);
+    wait_routable(&envoy, port);
     (agent, envoy, port)
 }
 
@@ -181,17 +181,29 @@ pub fn wait_unhealthy_host(envoy: &Envoy, cluster: &str, address: &str) {
     );
 }
 
-/// Waits until the listener on `port` answers 200 from a backend.
-pub fn wait_routable(port: u16) {
+/// Waits until `envoy`'s listener on `port` answers 200 from a backend. On failure, says why when Envoy's log
+/// knows (e.g. an Envoy build without the V8 wasm runtime cannot run the filter at all).
+pub fn wait_routable(envoy: &Envoy, port: u16) {
     let routable = wait_until(Duration::from_secs(30), || {
         http::get("/")
             .send(port)
             .is_ok_and(|r| r.status == 200 && r.backend().is_some())
     });
-    assert!(
-        routable,
-        "the listener on port {port} never routed to a backend"
-    );
+    if !routable {
+        let log = envoy.process.log();
+        let diagnosis = if log
+            .contains("envoy.wasm.runtime.v8 runtime. Envoy was compiled without support")
+        {
+            format!(
+                "this Envoy build ({}) has no V8 wasm runtime, so the affinity filter cannot load; use another \
+                 ENVOY_VERSION",
+                paths::envoy_bin().display()
+            )
+        } else {
+            "see Envoy's log below".to_string()
+        };
+        panic!("the listener on port {port} never routed to a backend: {diagnosis}");
+    }
 }
 
 /// A request keyed by `x-user-id: <key>`.
