@@ -89,14 +89,14 @@ pub fn source_value(
     lowercase: bool,
 ) -> Option<Vec<u8>> {
     match source {
-        KeySource::Header(name) => normalise(request.header_values(name).first()?, lowercase),
+        KeySource::Header(name) => normalise(&request.first_header_value(name)?, lowercase),
         KeySource::Cookie(name) => normalise(
             find_cookie(&request.header_values("cookie"), name)?,
             lowercase,
         ),
         KeySource::Query(name) => {
-            let paths = request.header_values(":path");
-            normalise(&find_query_param(paths.first()?, name)?, lowercase)
+            let path = request.first_header_value(":path")?;
+            normalise(&find_query_param(&path, name)?, lowercase)
         }
         KeySource::SourceIp(source_ip) => {
             let forwarded = match source_ip.trusted_hops {

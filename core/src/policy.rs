@@ -141,7 +141,7 @@ impl AffinityPolicy {
         request: &impl RequestView,
         new_session_id: impl FnOnce() -> Option<String>,
     ) -> Decision<'_> {
-        let strip_output_header = !request.header_values(&self.output_header).is_empty();
+        let strip_output_header = request.first_header_value(&self.output_header).is_some();
         let outcome = match derive_key(&self.sources, request, self.lowercase) {
             Some(key) => Outcome::Keyed {
                 source: key.kind,

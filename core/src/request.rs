@@ -1,12 +1,22 @@
 //! What the key derivation needs from a request, behind a trait so the logic runs natively in
 //! tests and the filter implements it over proxy-wasm host calls.
 
+use std::borrow::Cow;
+
 /// A read-only view of one HTTP request.
 pub trait RequestView {
     /// Every value of the request header `name` (match it ASCII-case-insensitively: names come
     /// from the config as written), in the order received. Values are raw bytes: they need not be
     /// UTF-8.
     fn header_values(&self, name: &str) -> Vec<&[u8]>;
+
+    /// The first value of the request header `name` (same matching as
+    /// [`header_values`](RequestView::header_values)). Every place that reads one value uses this
+    /// (header sources, `:path`, the output header's presence), so a host can answer it with one
+    /// single-header lookup instead of handing over the whole header map.
+    fn first_header_value(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        self.header_values(name).first().copied().map(Cow::Borrowed)
+    }
 
     /// The downstream address as Envoy reports it in `source.address` (`10.1.2.3:5678`,
     /// `[::1]:5678`). Called only when a `sourceIp` source is reached, so it may be costly.
@@ -48,6 +58,13 @@ impl OwnedRequest {
 impl RequestView for OwnedRequest {
     fn header_values(&self, name: &str) -> Vec<&[u8]> {
         header_values_in(&self.headers, name)
+    }
+
+    fn first_header_value(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| Cow::Borrowed(value.as_slice()))
     }
 
     fn source_address(&self) -> Option<Vec<u8>> {

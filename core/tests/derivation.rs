@@ -366,3 +366,54 @@ fn hostile_input_never_panics() {
         "long values are kept whole, never truncated"
     );
 }
+
+/// Answers only single-value reads: a host that fetches one header at a time.
+struct SingleValueRequest(OwnedRequest);
+
+impl RequestView for SingleValueRequest {
+    fn header_values(&self, _name: &str) -> Vec<&[u8]> {
+        Vec::new()
+    }
+    fn first_header_value(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.0.first_header_value(name)
+    }
+    fn source_address(&self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+#[test]
+fn header_and_query_sources_need_only_the_first_value() {
+    let request = SingleValueRequest(
+        OwnedRequest::new()
+            .header("x-user-id", " Alice ")
+            .header("x-user-id", "mallory")
+            .path("/cart?user=bob"),
+    );
+    assert_eq!(
+        derive_key(&[header("X-User-Id")], &request, true),
+        key(SourceKind::Header, "alice")
+    );
+    assert_eq!(
+        derive_key(&[query("user")], &request, false),
+        key(SourceKind::Query, "bob")
+    );
+    assert_eq!(derive_key(&[header("x-other")], &request, false), None);
+}
+
+#[test]
+fn first_header_value_is_the_first_of_header_values() {
+    let request = OwnedRequest::new()
+        .header("X-A", "1")
+        .header("x-b", "2")
+        .header("x-a", "3");
+    assert_eq!(
+        request.first_header_value("x-a").as_deref(),
+        Some(&b"1"[..])
+    );
+    assert_eq!(
+        request.first_header_value("x-a").as_deref(),
+        request.header_values("x-a").first().copied()
+    );
+    assert_eq!(request.first_header_value("x-c"), None);
+}

@@ -1,26 +1,44 @@
-//! [`RequestView`] over the proxy-wasm host: the request headers, fetched once as bytes (the
-//! SDK's string getters panic on non-UTF-8 values), and `source.address` on demand.
+//! [`RequestView`] over the proxy-wasm host. Headers are read as bytes (the SDK's string getters
+//! panic on non-UTF-8 values). A single value (a header source, `:path`, the output header's
+//! presence) is one single-header lookup; the whole header map is fetched only when every copy of
+//! a header is needed (cookies, `x-forwarded-for`), and then once per request.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use affinity_core::RequestView;
 use affinity_core::request::header_values_in;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::Bytes;
+use proxy_wasm::types::{Bytes, MapType};
 
 /// The current request as the host shows it.
+#[derive(Default)]
 pub(crate) struct HostRequest {
-    headers: Vec<(String, Bytes)>,
+    /// Every request header, fetched on first need.
+    headers: OnceCell<Vec<(String, Bytes)>>,
 }
 
 impl HostRequest {
-    /// Wraps the request headers (from `get_http_request_headers_bytes`).
-    pub(crate) fn new(headers: Vec<(String, Bytes)>) -> HostRequest {
-        HostRequest { headers }
+    /// A view of the current request; nothing is fetched yet.
+    pub(crate) fn new() -> HostRequest {
+        HostRequest::default()
     }
 }
 
 impl RequestView for HostRequest {
     fn header_values(&self, name: &str) -> Vec<&[u8]> {
-        header_values_in(&self.headers, name)
+        let headers = self.headers.get_or_init(|| {
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+        });
+        header_values_in(headers, name)
+    }
+
+    /// Envoy answers a single-header lookup with the first copy of the header.
+    fn first_header_value(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+            .ok()
+            .flatten()
+            .map(Cow::Owned)
     }
 
     fn source_address(&self) -> Option<Vec<u8>> {

@@ -34,7 +34,7 @@ impl Context for AffinityHttp {}
 impl HttpContext for AffinityHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let shared = Rc::clone(&self.shared);
-        let request = HostRequest::new(self.get_http_request_headers_bytes());
+        let request = HostRequest::new();
         let decision = shared.policy.evaluate(&request, new_session_id);
         let output_header = shared.policy.output_header();
         if decision.strip_output_header {
