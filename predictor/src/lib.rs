@@ -33,5 +33,7 @@ pub use maglev::{DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
 pub use ring_hash::{
     DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE, RingHashFunction, RingHashSettings,
 };
-pub use ring_size::{ENTRIES_PER_LIGHTEST_HOST, recommended_min_ring_size};
+pub use ring_size::{
+    ENTRIES_PER_LIGHTEST_HOST, min_ring_size_for_weights, recommended_min_ring_size,
+};
 pub use simulate::{Churn, HostLoad, SimulationReport, simulate};

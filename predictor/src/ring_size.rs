@@ -16,17 +16,24 @@ pub const ENTRIES_PER_LIGHTEST_HOST: u64 = 2048;
 /// spread is about `1/√k`; with `k = 2048` that is 2.2%, so even the largest of 200 hosts stays
 /// below 10% over fair (the worst seen is 1.078, at N = 42). `tests/ring_size_rule.rs` checks the
 /// exact hash-space shares of real rings for every `N` from 1 to 200, and with mixed weights and
-/// hash keys. The agent's `lb_defaults::default_minimum_ring_size` applies the same rule; the e2e
-/// test `predictor_ring_size` checks that the two agree.
+/// hash keys. The agent's `lb_defaults::default_minimum_ring_size` calls [`min_ring_size_for_weights`]; the
+/// e2e test `predictor_ring_size` checks what the agent really sends.
 #[must_use]
 pub fn recommended_min_ring_size(hosts: &[Host]) -> u64 {
-    let total: u64 = hosts.iter().map(|host| u64::from(host.weight)).sum();
-    let lightest = hosts
+    min_ring_size_for_weights(&hosts.iter().map(|host| host.weight).collect::<Vec<_>>())
+}
+
+/// [`recommended_min_ring_size`] for hosts of these weights (weight-0 entries are ignored; no
+/// weights gives Envoy's default 1024). The agent's `lb_defaults` calls this, so the rule exists once.
+#[must_use]
+pub fn min_ring_size_for_weights(weights: &[u32]) -> u64 {
+    let total: u64 = weights.iter().map(|weight| u64::from(*weight)).sum();
+    let lightest = weights
         .iter()
-        .map(|host| u64::from(host.weight))
+        .copied()
+        .filter(|weight| *weight > 0)
         .min()
-        .unwrap_or(1)
-        .max(1);
+        .map_or(1, u64::from);
     let wanted = ENTRIES_PER_LIGHTEST_HOST
         .saturating_mul(total)
         .div_ceil(lightest);

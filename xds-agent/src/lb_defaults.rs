@@ -22,7 +22,7 @@ pub const RING_SIZE_LIMIT: u64 = 8_388_608;
 /// The smallest default minimum ring size (Envoy's own default).
 pub const RING_SIZE_FLOOR: u64 = 1024;
 /// Ring entries the lightest host gets with the default ring size.
-pub const RING_ENTRIES_PER_LIGHTEST_HOST: u64 = 2048;
+pub const RING_ENTRIES_PER_LIGHTEST_HOST: u64 = affinity_predictor::ENTRIES_PER_LIGHTEST_HOST;
 /// Envoy's default (and our default) Maglev table size.
 pub const MAGLEV_DEFAULT_TABLE_SIZE: u64 = 65537;
 /// Envoy's largest accepted Maglev table size.
@@ -81,20 +81,11 @@ pub fn effective_load_balancer(service: &Service) -> EffectiveLoadBalancer {
 }
 
 /// Default minimum ring size for hosts with these weights: the lightest host gets
-/// [`RING_ENTRIES_PER_LIGHTEST_HOST`] entries, within `1024 ..= 8388608`.
+/// [`RING_ENTRIES_PER_LIGHTEST_HOST`] entries, within `1024 ..= 8388608` — the predictor's
+/// documented rule ([`affinity_predictor::min_ring_size_for_weights`]), so the two cannot drift.
 #[must_use]
 pub fn default_minimum_ring_size(weights: &[u32]) -> u64 {
-    let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
-    let lightest = weights
-        .iter()
-        .copied()
-        .filter(|w| *w > 0)
-        .min()
-        .map_or(1, u64::from);
-    let wanted = RING_ENTRIES_PER_LIGHTEST_HOST
-        .saturating_mul(total)
-        .div_ceil(lightest);
-    wanted.clamp(RING_SIZE_FLOOR, RING_SIZE_LIMIT)
+    affinity_predictor::min_ring_size_for_weights(weights)
 }
 
 /// Default Maglev table size for `hosts` hosts: 65537, or the smallest prime ≥ 100 × hosts.
