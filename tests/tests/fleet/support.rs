@@ -238,9 +238,13 @@ pub fn key_map(
         .collect()
 }
 
-/// [`key_map`] once Envoy's routing has settled after a change: maps until two in a row agree. Envoy updates a
-/// host's health flags (what admin `/clusters` shows) a moment before its workers' load balancers are rebuilt, so
-/// the first requests after a change may still see the previous ring.
+/// Envoy merges health-only host updates for `common_lb_config.update_merge_window` (1 s by default) before its
+/// workers rebuild their load balancers, so admin `/clusters` shows a host healthy up to a second before requests
+/// are routed to it.
+const UPDATE_MERGE_WINDOW: Duration = Duration::from_secs(1);
+
+/// [`key_map`] once Envoy's routing has settled after a change: maps until two maps taken more than
+/// [`UPDATE_MERGE_WINDOW`] apart agree.
 pub fn settled_key_map(
     port: u16,
     keys: &[String],
@@ -248,6 +252,7 @@ pub fn settled_key_map(
 ) -> BTreeMap<String, String> {
     let mut previous = key_map(port, keys, &request);
     for _ in 0..10 {
+        std::thread::sleep(UPDATE_MERGE_WINDOW + Duration::from_millis(500));
         let current = key_map(port, keys, &request);
         if current == previous {
             return current;
