@@ -2,7 +2,8 @@
 # `make bench`: every benchmark, bounded (< 10 minutes on 2 cores), results in BENCHMARKS.md.
 # Needs the release builds of `make build` (Envoy from `make setup`, the filter's .wasm) and wrk.
 # Sizes can be raised: BENCH_ENVOY_KEYS (keys per run through Envoy), BENCH_ROUNDS, BENCH_SECONDS,
-# BENCH_AGENT_ENVOYS (Envoys per protocol connected to the agent).
+# BENCH_AGENT_ENVOYS (Envoys per protocol connected to the agent), BENCH_ADS_RUNS (runs of each
+# bench/agent_scale.sh program), BENCH_ADS_STREAMS (concurrent ADS streams, 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -49,6 +50,8 @@ echo "== agent: 1000 services x 10 endpoints to $AGENT_ENVOYS SotW + $AGENT_ENVO
 python3 bench/agent_xds.py --agent "$XDS_AGENT_BIN" --envoy "$ENVOY_BIN" --services 1000 --endpoints 10 \
   --envoys "$AGENT_ENVOYS" > "$OUT/agent.json"
 
+bench/agent_scale.sh "$OUT"
+
 echo "== criterion: key derivation per source" >&2
 cargo bench -q -p affinity-core --bench key_derivation -- --warm-up-time 1 --measurement-time 3 \
   2>/dev/null | tee "$OUT/criterion.txt" >&2
@@ -56,6 +59,6 @@ cargo bench -q -p affinity-core --bench key_derivation -- --warm-up-time 1 --mea
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.env"
 echo "total_seconds=$(( $(date +%s) - started ))" >> "$OUT/machine.env"
 python3 bench/report.py "$OUT" "${BENCH_COMMAND:-make bench}" \
-  "BENCH_ENVOY_KEYS=$ENVOY_KEYS BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECONDS_PER_RUN BENCH_AGENT_ENVOYS=$AGENT_ENVOYS" \
+  "BENCH_ENVOY_KEYS=$ENVOY_KEYS BENCH_ROUNDS=$ROUNDS BENCH_SECONDS=$SECONDS_PER_RUN BENCH_AGENT_ENVOYS=$AGENT_ENVOYS BENCH_ADS_RUNS=${BENCH_ADS_RUNS:-3} BENCH_ADS_STREAMS=${BENCH_ADS_STREAMS:-100}" \
   > BENCHMARKS.md
 echo "BENCHMARKS.md written (raw results in $OUT)" >&2
