@@ -58,7 +58,7 @@ def main():
     p(f"- Agent, one endpoint changed among {agent['services']:,} services × {agent['endpoints']}: delta ADS sends "
       f"{agent['delta_change_bytes']:,} B, state of the world {agent['sotw_change_bytes']:,} B "
       f"({agent.get('sotw_over_delta_change_bytes', 'n/a')}×; goal ≥ 10×); agent RSS {agent['agent_rss_serving_mib']} MiB "
-      "while serving.")
+      f"while serving {2 * agent['envoys_per_protocol']} Envoys.")
     for line in report_agent_scale.summary(scale_translate, scale_ads):
         p(line)
     p()

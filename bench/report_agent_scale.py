@@ -131,7 +131,8 @@ def section(translate, ads, machine=None):
         f"{a['edits']} times, one endpoint's port is changed in the config file (temporary file + rename) and the "
         "time is taken until every stream has received AND ACKed the new EDS version; median of the edits per run, "
         "median of the runs. The agent polls its file once a second, so *file written → all ACKed* includes up to 1 s "
-        "of waiting; *first stream received → all ACKed* is the fan-out itself. Bytes are gRPC messages (protobuf + "
+        "of waiting, and *file written → first stream received it* also holds the reload itself (YAML load, "
+        "translate, snapshot: the in-process table above); *first stream received → all ACKed* is the fan-out itself. Bytes are gRPC messages (protobuf + "
         "5-byte prefix; HTTP/2 framing excluded) per stream, median over the streams. RSS is the agent's `VmRSS` "
         "once every stream has ACKed the whole snapshot. The client runs on the same 2 cores.\n",
         "| measure | SotW: median (runs) | delta: median (runs) |",
