@@ -77,7 +77,7 @@ impl std::str::FromStr for Protocol {
         match s {
             "sotw" => Ok(Self::Sotw),
             "delta" => Ok(Self::Delta),
-            other => Err(format!("--protocol: {other:?} is neither sotw nor delta")),
+            _ => Err("expected sotw or delta".to_owned()),
         }
     }
 }
@@ -115,9 +115,18 @@ fn main() -> Result<(), BoxError> {
     });
     // The agent is stopped (its guard dropped) by now; the streams end with the runtime.
     drop(runtime);
-    let _ = std::fs::remove_dir_all(&workdir);
-    println!("{}", result?);
-    Ok(())
+    match result {
+        Ok(json) => {
+            let _ = std::fs::remove_dir_all(&workdir);
+            println!("{json}");
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "{e} (the agent's log is kept in {})",
+            workdir.join("agent.log").display()
+        )
+        .into()),
+    }
 }
 
 /// The agent process, killed when dropped.

@@ -45,14 +45,16 @@ pub fn config_yaml(
 ///
 /// # Errors
 /// The flag is given without a value or with one that does not parse.
-pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, String> {
+pub fn flag<T>(args: &[String], name: &str, default: T) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     match args.iter().position(|a| a == name) {
         None => Ok(default),
         Some(i) => {
             let value = args.get(i + 1).ok_or(format!("{name} needs a value"))?;
-            value
-                .parse()
-                .map_err(|_| format!("{name}: cannot parse {value:?}"))
+            value.parse().map_err(|e| format!("{name} {value:?}: {e}"))
         }
     }
 }
