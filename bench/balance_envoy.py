@@ -30,10 +30,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SETTINGS = [("ring1024", "ring:1024"), ("ringauto", "ring:auto"), ("maglev", "maglev:65537")]
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free 127.0.0.1 port not handed out before by this process (the kernel may offer the same
+    ephemeral port twice once the probing socket is closed; 100 upstream listeners met that)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_http(url, timeout=30.0):
