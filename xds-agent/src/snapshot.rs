@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
 use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType as NetworkConfigType;
@@ -98,12 +99,15 @@ impl fmt::Display for ResourceType {
 }
 
 /// One named resource and its content version.
+///
+/// Name and version are shared (`Arc<str>`): every delta stream remembers both for every resource
+/// its Envoy holds, and with a clone of the `Arc` that costs no allocation per stream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resource {
     /// Resource name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Content hash of the encoded resource.
-    pub version: String,
+    pub version: Arc<str>,
     /// The packed resource.
     pub body: Any,
 }
@@ -221,11 +225,11 @@ fn type_snapshot(bodies: Vec<(String, Any)>) -> TypeSnapshot {
         let mut hasher = Sha256::new();
         hasher.update(body.type_url.as_bytes());
         hasher.update(body.encode_to_vec());
-        let version = short_hash(&hasher.finalize());
+        let version = short_hash(&hasher.finalize()).into();
         resources.insert(
             name.clone(),
             Resource {
-                name,
+                name: name.into(),
                 version,
                 body,
             },

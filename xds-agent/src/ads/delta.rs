@@ -2,6 +2,7 @@
 //! names of removed ones.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
@@ -14,14 +15,17 @@ use crate::snapshot::{ResourceType, Snapshot};
 const MAX_PENDING: usize = 32;
 
 /// Per-type state of one delta stream.
+///
+/// Names and versions are `Arc<str>`, shared with the snapshot's [`crate::snapshot::Resource`]
+/// wherever the resource exists: a stream's state then costs map entries, not string copies.
 #[derive(Clone, Debug, Default)]
 struct Watch {
     /// Subscribed to every resource of the type.
     wildcard: bool,
     /// Explicitly subscribed names.
-    names: BTreeSet<String>,
+    names: BTreeSet<Arc<str>>,
     /// What the client has: name → version.
-    known: BTreeMap<String, String>,
+    known: BTreeMap<Arc<str>, Arc<str>>,
     /// Responses not yet ACKed or NACKed, oldest first: (nonce, system version).
     pending: VecDeque<(String, String)>,
 }
@@ -80,7 +84,7 @@ impl DeltaStream {
                 request
                     .initial_resource_versions
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.clone())),
+                    .map(|(name, version)| (Arc::from(name.as_str()), Arc::from(version.as_str()))),
             );
         }
         if !request.response_nonce.is_empty() {
@@ -109,21 +113,26 @@ impl DeltaStream {
                 },
             }
         }
+        let of_type = snapshot.of(resource_type);
         for name in &request.resource_names_subscribe {
             if name == "*" {
                 watch.wildcard = true;
             } else {
-                watch.names.insert(name.clone());
+                let shared = of_type
+                    .resources
+                    .get(name)
+                    .map_or_else(|| Arc::from(name.as_str()), |r| r.name.clone());
+                watch.names.insert(shared);
             }
         }
         for name in &request.resource_names_unsubscribe {
             if name == "*" {
                 watch.wildcard = false;
             } else {
-                watch.names.remove(name);
+                watch.names.remove(name.as_str());
             }
             if !watch.wants(name) {
-                watch.known.remove(name);
+                watch.known.remove(name.as_str());
             }
         }
         if !watch.wildcard {
@@ -159,14 +168,14 @@ impl DeltaStream {
         let mut resources = Vec::new();
         for resource in of_type.resources.values() {
             if watch.wants(&resource.name)
-                && watch.known.get(&resource.name) != Some(&resource.version)
+                && watch.known.get(&*resource.name) != Some(&resource.version)
             {
                 watch
                     .known
                     .insert(resource.name.clone(), resource.version.clone());
                 resources.push(Resource {
-                    name: resource.name.clone(),
-                    version: resource.version.clone(),
+                    name: resource.name.to_string(),
+                    version: resource.version.to_string(),
                     resource: Some(resource.body.clone()),
                     ..Resource::default()
                 });
@@ -175,11 +184,11 @@ impl DeltaStream {
         let removed: Vec<String> = watch
             .known
             .keys()
-            .filter(|name| !of_type.resources.contains_key(*name))
-            .cloned()
+            .filter(|name| !of_type.resources.contains_key(&***name))
+            .map(|name| name.to_string())
             .collect();
         for name in &removed {
-            watch.known.remove(name);
+            watch.known.remove(name.as_str());
         }
         if resources.is_empty() && removed.is_empty() && !always {
             return;
@@ -398,6 +407,26 @@ mod tests {
     }
 
     #[test]
+    fn stream_state_shares_names_and_versions_with_the_snapshot() {
+        let snap = snapshot(&["a", "b"], 1);
+        let mut stream = DeltaStream::new();
+        stream.on_request(
+            &request(ResourceType::ClusterLoadAssignment, "", &["a", "gone"], &[]),
+            &snap,
+        );
+        let watch = &stream.watches[&ResourceType::ClusterLoadAssignment];
+        let resource = &snap.of(ResourceType::ClusterLoadAssignment).resources["a"];
+        let (name, version) = watch.known.get_key_value("a").unwrap();
+        assert!(Arc::ptr_eq(name, &resource.name));
+        assert!(Arc::ptr_eq(version, &resource.version));
+        let subscribed = watch.names.get("a").unwrap();
+        assert!(Arc::ptr_eq(subscribed, &resource.name));
+        // A name the snapshot does not have is still remembered (and sent once it exists).
+        assert!(watch.names.contains("gone"));
+        assert!(!watch.known.contains_key("gone"));
+    }
+
+    #[test]
     fn removed_resources_are_announced() {
         let mut stream = DeltaStream::new();
         stream.on_request(
@@ -418,7 +447,7 @@ mod tests {
             .of(ResourceType::Cluster)
             .resources
             .values()
-            .map(|r| (r.name.clone(), r.version.clone()))
+            .map(|r| (r.name.to_string(), r.version.to_string()))
             .collect();
         let mut stream = DeltaStream::new();
         let response = stream.on_request(&first, &new).responses.remove(0);

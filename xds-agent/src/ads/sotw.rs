@@ -123,7 +123,7 @@ impl SotwStream {
         let resources: Vec<_> = of_type
             .resources
             .values()
-            .filter(|r| watch.wildcard || watch.names.contains(&r.name))
+            .filter(|r| watch.wildcard || watch.names.contains(&*r.name))
             .map(|r| r.body.clone())
             .collect();
         let nonce = self.nonces.next();

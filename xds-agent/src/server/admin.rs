@@ -81,7 +81,7 @@ async fn debug_snapshot(State(state): State<Arc<AgentState>>) -> Json<SnapshotVi
             let resources = of_type
                 .resources
                 .values()
-                .map(|r| (r.name.clone(), r.version.clone()))
+                .map(|r| (r.name.to_string(), r.version.to_string()))
                 .collect();
             (
                 t.short_name(),
