@@ -3,11 +3,11 @@
 //! — and the previous filter config keeps working.
 
 use crate::support::{
-    HEADER_ONLY, RING_HASH, Service, accepted_versions, acked_versions, config_yaml, heavy_lock,
-    key_map, keys, moved, node_types, received_keys, start_backends, user,
+    HEADER_ONLY, RING_HASH, accepted_versions, acked_versions, heavy_lock, key_map, keys, moved,
+    node_types, received_keys, single_service_fleet, start_backends, user,
 };
 use e2e::load::{LoadSpec, SteadyLoad};
-use e2e::{Agent, Backend, free_port, paths, wait_until};
+use e2e::{Agent, paths, wait_until};
 use std::time::Duration;
 
 const RATE_PER_SEC: u32 = 150;
@@ -35,27 +35,18 @@ fn nacks(agent: &Agent) -> f64 {
     agent.metric("xds_nacks_total").unwrap_or(0.0)
 }
 
-fn web_config(port: u16, backends: &[Backend]) -> String {
-    config_yaml(
-        &[("ingress", port, "web")],
-        &[Service::over("web", backends, HEADER_ONLY, RING_HASH)],
-    )
+/// The config the agent was started with (the file it watches), to derive invalid edits from.
+fn served_config(agent: &Agent) -> String {
+    std::fs::read_to_string(&agent.config_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", agent.config_path.display()))
 }
 
 #[test]
 fn an_invalid_config_edit_under_load_is_rejected_and_traffic_is_unaffected() {
     let _heavy = heavy_lock();
     let backends = start_backends(3);
-    let port = free_port();
-    let good = web_config(port, &backends);
-    let agent = Agent::start(&good);
-    let envoy = agent.start_envoy("fleet-0");
-    crate::support::wait_healthy_hosts(
-        &envoy,
-        "web",
-        &backends.iter().map(Backend::address).collect::<Vec<_>>(),
-    );
-    crate::support::wait_routable(&envoy, port);
+    let (agent, envoy, port) = single_service_fleet(&backends, HEADER_ONLY, RING_HASH);
+    let good = served_config(&agent);
     let the_keys = keys("invalid-edit", 60);
     let before = key_map(port, &the_keys, user);
     let versions = accepted_versions(&envoy);
@@ -115,16 +106,8 @@ fn an_invalid_config_edit_under_load_is_rejected_and_traffic_is_unaffected() {
 fn a_filter_envoy_cannot_load_is_nacked_and_the_previous_filter_keeps_working() {
     let _heavy = heavy_lock();
     let backends = start_backends(3);
-    let port = free_port();
-    let good = web_config(port, &backends);
-    let agent = Agent::start(&good);
-    let envoy = agent.start_envoy("fleet-0");
-    crate::support::wait_healthy_hosts(
-        &envoy,
-        "web",
-        &backends.iter().map(Backend::address).collect::<Vec<_>>(),
-    );
-    crate::support::wait_routable(&envoy, port);
+    let (agent, envoy, port) = single_service_fleet(&backends, HEADER_ONLY, RING_HASH);
+    let good = served_config(&agent);
     let the_keys = keys("nack", 60);
     let before = key_map(port, &the_keys, user);
     let nacks_before = nacks(&agent);
