@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::prediction::{PredictionError, ServicePrediction};
+use super::prediction::{PredictionError, ServicePrediction, print_report};
 
 /// Arguments of `explain`.
 #[derive(Debug, clap::Args)]
@@ -35,16 +35,7 @@ pub struct Args {
 /// Run `explain`.
 #[must_use]
 pub fn run(args: &Args) -> ExitCode {
-    match explain(args) {
-        Ok(report) => {
-            print!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("{error}");
-            ExitCode::from(super::EXIT_INVALID_CONFIG)
-        }
-    }
+    print_report(explain(args))
 }
 
 fn explain(args: &Args) -> Result<String, PredictionError> {

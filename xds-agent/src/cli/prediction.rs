@@ -26,6 +26,21 @@ impl fmt::Display for PredictionError {
     }
 }
 
+/// Prints a command's report and exits 0, or prints the error and exits 64 (`explain` and `simulate`).
+#[must_use]
+pub fn print_report(report: Result<String, PredictionError>) -> std::process::ExitCode {
+    match report {
+        Ok(text) => {
+            print!("{text}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::ExitCode::from(super::EXIT_INVALID_CONFIG)
+        }
+    }
+}
+
 /// A service loaded from the agent's configuration, ready for predictions.
 pub struct ServicePrediction {
     /// The service as configured.

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use affinity_predictor::{SimulationReport, simulate};
 
-use super::prediction::{PredictionError, ServicePrediction};
+use super::prediction::{PredictionError, ServicePrediction, print_report};
 use crate::model::{Endpoint, EndpointAddress};
 
 /// Arguments of `simulate`.
@@ -39,16 +39,7 @@ pub struct Args {
 /// Run `simulate`.
 #[must_use]
 pub fn run(args: &Args) -> ExitCode {
-    match run_simulation(args) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("{error}");
-            ExitCode::from(super::EXIT_INVALID_CONFIG)
-        }
-    }
+    print_report(run_simulation(args))
 }
 
 fn run_simulation(args: &Args) -> Result<String, PredictionError> {
