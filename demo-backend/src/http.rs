@@ -1,4 +1,5 @@
-//! The HTTP/1.1 connection loop: parse a request head, drain its body, answer, repeat while kept alive.
+//! The HTTP/1.1 connection loop: parse a request head, drain its body (keeping its length and
+//! FNV-1a digest for the answer), answer, repeat while kept alive.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -47,12 +48,12 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
     let mut reader = BufReader::new(stream);
     loop {
         let request = match read_head(&mut reader) {
-            Ok(Some(head)) => drain_body(&mut reader, &head).map(|()| head),
+            Ok(Some(head)) => drain_body(&mut reader, &head).map(|body| (head, body)),
             Ok(None) => return,
             Err(message) => Err(message),
         };
-        let head = match request {
-            Ok(head) => head,
+        let (head, body_seen) = match request {
+            Ok(request) => request,
             Err(message) => {
                 let _ = write_response(
                     &mut writer,
@@ -69,7 +70,7 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
         let (content_type, body) = if head.path == "/healthz" {
             ("text/plain", "ok\n".to_string())
         } else {
-            ("application/json", response_json(name, &peer, &head))
+            ("application/json", response_json(name, &peer, &head, &body_seen))
         };
         if write_response(&mut writer, 200, content_type, &body, close, name).is_err() || close {
             return;
@@ -77,17 +78,50 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
     }
 }
 
-fn response_json(name: &str, peer: &str, head: &RequestHead) -> String {
+fn response_json(name: &str, peer: &str, head: &RequestHead, body: &BodySeen) -> String {
     let keys: Vec<String> = head.values(AFFINITY_HEADER).map(json_string).collect();
     let first = keys.first().cloned().unwrap_or_else(|| "null".to_string());
     format!(
-        "{{\"backend\":{},\"affinityKey\":{},\"affinityKeys\":[{}],\"path\":{},\"peer\":{}}}\n",
+        "{{\"backend\":{},\"affinityKey\":{},\"affinityKeys\":[{}],\"path\":{},\"peer\":{},\"bodyBytes\":{},\"bodyFnv1a64\":\"{:016x}\"}}\n",
         json_string(name),
         first,
         keys.join(","),
         json_string(&head.path),
-        json_string(peer)
+        json_string(peer),
+        body.bytes,
+        body.fnv1a64
     )
+}
+
+/// What arrived of a request body: its length and FNV-1a (64-bit) digest, so a client can check
+/// the body reached the backend unchanged.
+#[derive(Debug, PartialEq, Eq)]
+struct BodySeen {
+    bytes: u64,
+    fnv1a64: u64,
+}
+
+impl Default for BodySeen {
+    fn default() -> Self {
+        BodySeen {
+            bytes: 0,
+            fnv1a64: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+}
+
+impl Write for BodySeen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for &byte in buf {
+            self.fnv1a64 = (self.fnv1a64 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.bytes += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn json_string(value: &str) -> String {
@@ -158,8 +192,9 @@ fn read_head(reader: &mut impl BufRead) -> Result<Option<RequestHead>, String> {
     }))
 }
 
-/// Reads and discards the request body (Content-Length or chunked).
-fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<(), String> {
+/// Reads the request body (Content-Length or chunked), keeping only its length and digest.
+fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<BodySeen, String> {
+    let mut seen = BodySeen::default();
     let chunked = head
         .values("transfer-encoding")
         .any(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -180,11 +215,12 @@ fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<(), Strin
                         .read_line(&mut trailer)
                         .map_err(|e| format!("read failed: {e}"))?;
                     if read == 0 || trailer.trim().is_empty() {
-                        return Ok(());
+                        return Ok(seen);
                     }
                 }
             }
-            discard(reader, size + 2)?;
+            copy_into(reader, size, &mut seen)?;
+            copy_into(reader, 2, &mut std::io::sink())?;
         }
     }
     let length = match head.values("content-length").next() {
@@ -193,11 +229,12 @@ fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<(), Strin
             .map_err(|_| format!("bad content-length {value:?}"))?,
         None => 0,
     };
-    discard(reader, length)
+    copy_into(reader, length, &mut seen)?;
+    Ok(seen)
 }
 
-fn discard(reader: &mut impl BufRead, bytes: u64) -> Result<(), String> {
-    let copied = std::io::copy(&mut reader.by_ref().take(bytes), &mut std::io::sink())
+fn copy_into(reader: &mut impl BufRead, bytes: u64, sink: &mut impl Write) -> Result<(), String> {
+    let copied = std::io::copy(&mut reader.by_ref().take(bytes), sink)
         .map_err(|e| format!("read failed: {e}"))?;
     if copied == bytes {
         Ok(())
@@ -241,8 +278,8 @@ mod tests {
     fn echoes_every_affinity_key_copy() {
         let h = head("GET /a HTTP/1.1\r\nX-Affinity-Key: k1\r\nx-affinity-key: k\"2\r\n\r\n");
         assert_eq!(
-            response_json("b1", "127.0.0.1", &h),
-            "{\"backend\":\"b1\",\"affinityKey\":\"k1\",\"affinityKeys\":[\"k1\",\"k\\\"2\"],\"path\":\"/a\",\"peer\":\"127.0.0.1\"}\n"
+            response_json("b1", "127.0.0.1", &h, &BodySeen::default()),
+            "{\"backend\":\"b1\",\"affinityKey\":\"k1\",\"affinityKeys\":[\"k1\",\"k\\\"2\"],\"path\":\"/a\",\"peer\":\"127.0.0.1\",\"bodyBytes\":0,\"bodyFnv1a64\":\"cbf29ce484222325\"}\n"
         );
     }
 
@@ -250,7 +287,7 @@ mod tests {
     fn no_key_is_null() {
         let h = head("GET / HTTP/1.1\r\n\r\n");
         assert!(
-            response_json("b1", "127.0.0.1", &h)
+            response_json("b1", "127.0.0.1", &h, &BodySeen::default())
                 .contains("\"affinityKey\":null,\"affinityKeys\":[]")
         );
     }
@@ -274,8 +311,10 @@ mod tests {
         let raw = "POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
         let mut reader = Cursor::new(raw.as_bytes().to_vec());
         let first = read_head(&mut reader).unwrap().unwrap();
-        drain_body(&mut reader, &first).unwrap();
+        let seen = drain_body(&mut reader, &first).unwrap();
         assert_eq!(read_head(&mut reader).unwrap().unwrap().path, "/next");
+        // FNV-1a 64 of "abc" (a published test vector).
+        assert_eq!(seen, BodySeen { bytes: 3, fnv1a64: 0xe71f_a219_0541_574b });
     }
 
     #[test]
