@@ -70,7 +70,10 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
         let (content_type, body) = if head.path == "/healthz" {
             ("text/plain", "ok\n".to_string())
         } else {
-            ("application/json", response_json(name, &peer, &head, &body_seen))
+            (
+                "application/json",
+                response_json(name, &peer, &head, &body_seen),
+            )
         };
         if write_response(&mut writer, 200, content_type, &body, close, name).is_err() || close {
             return;
@@ -314,7 +317,13 @@ mod tests {
         let seen = drain_body(&mut reader, &first).unwrap();
         assert_eq!(read_head(&mut reader).unwrap().unwrap().path, "/next");
         // FNV-1a 64 of "abc" (a published test vector).
-        assert_eq!(seen, BodySeen { bytes: 3, fnv1a64: 0xe71f_a219_0541_574b });
+        assert_eq!(
+            seen,
+            BodySeen {
+                bytes: 3,
+                fnv1a64: 0xe71f_a219_0541_574b
+            }
+        );
     }
 
     #[test]

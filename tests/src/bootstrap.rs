@@ -35,7 +35,7 @@ impl StaticBootstrap {
     }
 
     /// Adds the affinity filter (the built .wasm, V8) before the router, with `filter_config` (JSON) as its
-    /// `configuration`.
+    /// `configuration`, allowed to hold a request at its headers (for body key sources).
     pub fn affinity_filter(mut self, filter_config: &str) -> StaticBootstrap {
         // A JSON string is a double-quoted YAML scalar.
         let configuration = serde_json::to_string(filter_config).unwrap_or_default();
@@ -46,6 +46,7 @@ impl StaticBootstrap {
               "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
               config:
                 name: affinity
+                allow_on_headers_stop_iteration: true
                 vm_config:
                   vm_id: affinity
                   runtime: envoy.wasm.runtime.v8
