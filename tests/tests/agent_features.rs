@@ -198,3 +198,94 @@ fn hash_keys_keep_every_key_on_its_backend_when_an_address_changes() {
         "{snapshot:#}"
     );
 }
+
+/// A service keyed by the request body: the agent lets its filter hold requests at their headers
+/// (`allow_on_headers_stop_iteration`) and raises the listener's buffer limit for a
+/// `maxBodyBytes` above Envoy's 1 MiB default; the same `user` field and the same conversation
+/// stick, and a body past the limit falls through to the next source instead of a 413.
+#[test]
+fn a_service_keyed_by_the_json_body_is_served_so_envoy_reads_the_body() {
+    let backends = [
+        Backend::start("l1"),
+        Backend::start("l2"),
+        Backend::start("l3"),
+    ];
+    let listen = free_port();
+    let config = format!(
+        "listeners:
+  - name: ingress
+    address: 127.0.0.1:{listen}
+    routes: [{{prefix: /, service: llm}}]
+services:
+  - name: llm
+    endpoints: [{{address: {l1}}}, {{address: {l2}}}, {{address: {l3}}}]
+    affinity:
+      keys: [{{jsonBody: /user}}, {{promptPrefix: {{scope: conversation}}}}, {{header: x-fallback}}]
+      maxBodyBytes: 2097152
+    loadBalancer: {{ringHash: {{}}, hashBalanceFactor: 125}}
+filter:
+  wasm: {wasm}
+",
+        l1 = backends[0].address(),
+        l2 = backends[1].address(),
+        l3 = backends[2].address(),
+        wasm = paths::wasm_path().display()
+    );
+    let agent = Agent::start(&config);
+    let envoy = agent.start_envoy("llm-envoy");
+    wait_all_acked(&agent, "llm-envoy");
+    let dump = envoy.config_dump();
+    assert!(
+        dump.contains("\"allow_on_headers_stop_iteration\": true"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("\"per_connection_buffer_limit_bytes\": 4194304"),
+        "{dump}"
+    );
+
+    let post = |body: &str| {
+        e2e::http::get("/v1/chat/completions")
+            .method("POST")
+            .header("content-type", "application/json")
+            .header("x-fallback", "fb")
+            .body(body.as_bytes().to_vec())
+            .send_ok(listen)
+    };
+    for user in ["ann", "ben", "cid", "dan"] {
+        let body = format!(r#"{{"messages":[{{"role":"user","content":"hi"}}],"user":"{user}"}}"#);
+        let first = post(&body).backend().unwrap_or_default().to_owned();
+        for _ in 0..4 {
+            assert_eq!(post(&body).backend(), Some(first.as_str()), "{user} moved");
+        }
+    }
+    let turn = |turns: usize| {
+        let mut messages = vec![r#"{"role":"user","content":"Tell me about Rome"}"#.to_owned()];
+        for _ in 1..turns {
+            messages.push(format!(
+                r#"{{"role":"assistant","content":"{}"}}"#,
+                "Rome. ".repeat(2000)
+            ));
+            messages.push(r#"{"role":"user","content":"More"}"#.to_owned());
+        }
+        format!(r#"{{"messages":[{}]}}"#, messages.join(","))
+    };
+    let first = post(&turn(1)).backend().unwrap_or_default().to_owned();
+    for turns in 2..=6 {
+        assert_eq!(
+            post(&turn(turns)).backend(),
+            Some(first.as_str()),
+            "turn {turns}"
+        );
+    }
+    // 3 MiB: past maxBodyBytes (2 MiB) and Envoy's default 1 MiB buffer; no 413.
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(3 * 1024 * 1024));
+    let response = post(&big);
+    assert_eq!(response.status, 200, "{}", envoy.process.log());
+    assert_eq!(
+        envoy.counter("wasmcustom.affinity.body.too_large"),
+        Some(1),
+        "{}",
+        envoy.stats()
+    );
+}
