@@ -4,7 +4,7 @@
 //! Every field of Istio's CRD schema is declared, so a misspelt field is an error
 //! (`deny_unknown_fields`) while a valid field the agent does not act on is accepted; fields
 //! that only matter to an Istio data plane (TLS, subsets, tunnels, locality) are kept as
-//! [`IgnoredAny`] and listed in the README (DestinationRule-driven mode).
+//! [`IgnoredAny`] and listed in `docs/istio-mode.md` ("Not served").
 
 use std::collections::BTreeMap;
 
