@@ -60,7 +60,10 @@ fn summary(config: &FilterConfig) -> String {
         .collect();
     let mut summary = format!("keys {}", kinds.join(", "));
     if config.reads_body() {
-        summary.push_str(&format!("; reads bodies up to {} bytes", config.max_body_bytes));
+        summary.push_str(&format!(
+            "; reads bodies up to {} bytes",
+            config.max_body_bytes
+        ));
     }
     summary
 }
@@ -81,10 +84,7 @@ impl RootContext for AffinityRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         match self.load() {
             Ok((shared, summary)) => {
-                log::info!(
-                    "#{} affinity filter configured: {summary}",
-                    self.context_id
-                );
+                log::info!("#{} affinity filter configured: {summary}", self.context_id);
                 self.shared = Some(Rc::new(shared));
                 true
             }

@@ -1,9 +1,7 @@
 //! Features that need a real Envoy: two services with different affinity behind one listener,
 //! the filter's `.wasm` served by the agent (`delivery: remote`), and maglev.
 
-mod agent_support;
-
-use agent_support::{assert_sticky, backend_for, key_seen, wait_all_acked};
+use crate::support::{assert_sticky, backend_for, key_seen, wait_all_acked};
 use e2e::agent::Agent;
 use e2e::{Backend, free_port, paths};
 
@@ -88,7 +86,7 @@ filter:
         wasm = paths::wasm_path().display()
     );
     let agent = Agent::start(&config);
-    let snapshot = agent_support::debug_snapshot(&agent);
+    let snapshot = crate::support::debug_snapshot(&agent);
     let sha = snapshot["wasm_sha256"]
         .as_str()
         .expect("a served wasm")
@@ -132,8 +130,8 @@ filter: {{wasm: '{wasm}'}}
     let agent = Agent::start(&config);
     let envoy = agent.start_envoy("dns-node");
     // No EDS: STRICT_DNS clusters carry their endpoints inline.
-    agent_support::wait_acked(&agent, "dns-node", &["lds", "rds", "cds", "ecds"]);
-    assert!(agent_support::debug_nodes(&agent)["dns-node"]["types"]["eds"].is_null());
+    crate::support::wait_acked(&agent, "dns-node", &["lds", "rds", "cds", "ecds"]);
+    assert!(crate::support::debug_nodes(&agent)["dns-node"]["types"]["eds"].is_null());
     let clusters = envoy.admin("/clusters").map(|r| r.body).unwrap_or_default();
     assert!(
         clusters.contains(&format!("web::127.0.0.1:{}::", backends[0].port)),
@@ -152,7 +150,7 @@ fn hash_keys_keep_every_key_on_its_backend_when_an_address_changes() {
     let b2 = Backend::start("k2");
     let b3 = Backend::start("k3");
     let listen = free_port();
-    let agent = Agent::start(&agent_support::single_service_config(
+    let agent = Agent::start(&crate::support::single_service_config(
         listen,
         &[&b1, &b2, &b3],
         "x-user-id",
@@ -172,7 +170,7 @@ fn hash_keys_keep_every_key_on_its_backend_when_an_address_changes() {
     // k2 moves to a new address (a rescheduled pod): same hashKey, so the same ring positions.
     let moved = Backend::start("k2");
     drop(b2);
-    agent.write_config(&agent_support::single_service_config(
+    agent.write_config(&crate::support::single_service_config(
         listen,
         &[&b1, &moved, &b3],
         "x-user-id",
@@ -192,7 +190,7 @@ fn hash_keys_keep_every_key_on_its_backend_when_an_address_changes() {
         same,
         "keys moved although every hashKey stayed:\nbefore {before:?}\nnow    {now:?}"
     );
-    let snapshot = agent_support::debug_snapshot(&agent);
+    let snapshot = crate::support::debug_snapshot(&agent);
     assert!(
         agent.process.log().contains("configuration reloaded"),
         "{snapshot:#}"

@@ -3,17 +3,15 @@
 //! the body only when a body source must decide, bodies arrive at the backend unchanged, and
 //! bodies that give no key fall through to the next source without a 413.
 
-mod filter_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::support::{FilterRig, Seen, bootstrap};
 use affinity_core::HashMode;
 use affinity_core::hash::affinity_header_value;
 use e2e::{Backend, Envoy, free_port, http};
-use filter_support::{FilterRig, Seen, bootstrap};
 
 const LLM_KEYS: &str = r#"{
   "keys": [
@@ -147,9 +145,7 @@ fn a_header_key_routes_at_once_even_when_the_body_never_finishes() {
     let (_, expected) = rig.send(&complete);
     // The same header, a JSON body that never arrives in full: the filter must not wait for it.
     let mut stream = TcpStream::connect(("127.0.0.1", rig.port)).unwrap();
-    let head = format!(
-        "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-session-id: s-77\r\ncontent-length: 100000\r\n\r\n{{\"messages\":["
-    );
+    let head = "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-session-id: s-77\r\ncontent-length: 100000\r\n\r\n{\"messages\":[";
     stream.write_all(head.as_bytes()).unwrap();
     let backend_port = backend_port_of(&rig, &expected.backend);
     let routed = rig.envoy.wait_for(Duration::from_secs(5), |envoy| {
@@ -172,7 +168,7 @@ fn a_header_key_routes_at_once_even_when_the_body_never_finishes() {
     drop(stream);
 }
 
-/// The port of backend `name` (`b0`..`b2`), from Envoy's view of the cluster and one request.
+/// The port of backend `name` (`b0`..`b2`).
 fn backend_port_of(rig: &FilterRig, name: &str) -> u16 {
     rig.backends
         .iter()
