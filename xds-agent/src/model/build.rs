@@ -13,7 +13,9 @@ use crate::config::raw::{
     RawConfig, RawDelivery, RawEndpoint, RawFilter, RawHashFunction, RawHealthCheck, RawListener,
     RawLoadBalancer, RawOutlierDetection, RawRetries, RawRetryOn, RawService,
 };
-use crate::lb_defaults::{MAGLEV_MAX_TABLE_SIZE, RING_SIZE_LIMIT, is_prime};
+use affinity_predictor::{
+    DEFAULT_MAX_RING_SIZE as RING_SIZE_LIMIT, MAX_TABLE_SIZE as MAGLEV_MAX_TABLE_SIZE, is_prime,
+};
 
 use super::{
     AgentConfig, Endpoint, EndpointAddress, HashAlgorithm, HashFunction, HealthCheck, Listener,
