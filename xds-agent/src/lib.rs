@@ -1,16 +1,20 @@
 //! Consistent-hash xDS control plane for Envoy: YAML config to Envoy resources over ADS.
 //!
 //! Layers, each usable on its own:
-//! [`config`] (YAML files → raw structs with positions) → [`model`] (validated) →
+//! [`documents`] (sources, documents, positions, field paths, the one problem type) → front ends
+//! ([`agent_yaml`], [`istio`]) → [`model`] (validated), merged by the loader [`config`] →
 //! [`translate`] (pure functions → Envoy protos) → [`snapshot`] (consistent, content-hash
 //! versions) → [`ads`] (per-stream state machine, SotW and delta) → [`server`] (tonic gRPC and
 //! the admin HTTP server). [`reload`] watches the configuration; [`cli`] is the command line.
 #![forbid(unsafe_code)]
 
 pub mod ads;
+pub mod agent_yaml;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod digest;
+pub mod documents;
 pub mod istio;
 pub mod lb_defaults;
 pub mod metrics;

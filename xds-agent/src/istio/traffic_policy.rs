@@ -10,7 +10,7 @@ use super::objects::{
     ConnectionPoolSettings, ConsistentHash, DestinationRuleSpec, LoadBalancerSettings,
     OutlierDetection, TrafficPolicy,
 };
-use crate::config::FieldPath;
+use crate::documents::FieldPath;
 use crate::model::{self, HashAlgorithm, HashFunction, HashPolicy, Maglev, RingHash};
 use affinity_predictor::{
     DEFAULT_MAX_RING_SIZE as RING_SIZE_LIMIT, MAX_TABLE_SIZE as MAGLEV_MAX_TABLE_SIZE, is_prime,

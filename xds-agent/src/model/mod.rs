@@ -4,7 +4,6 @@
 //! The types are public so that other front ends (Istio DestinationRule / ServiceEntry /
 //! WorkloadEntry) can build them directly.
 
-mod build;
 mod connection_pool;
 mod duration;
 mod hash_policy;
@@ -15,7 +14,6 @@ use std::time::Duration;
 
 use affinity_core::config::FilterConfig;
 
-pub use build::{Issue, RawDocument, build};
 pub use connection_pool::ConnectionPool;
 pub use duration::parse_duration;
 pub use hash_policy::{CookieAttribute, HashPolicy};

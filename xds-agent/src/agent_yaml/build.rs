@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use affinity_core::config::FilterConfig;
 
-use crate::config::path::FieldPath;
-use crate::config::raw::{
+use super::raw::{
     RawConfig, RawDelivery, RawEndpoint, RawFilter, RawHashFunction, RawHealthCheck, RawListener,
     RawLoadBalancer, RawOutlierDetection, RawRetries, RawRetryOn, RawService,
 };
@@ -17,7 +16,8 @@ use affinity_predictor::{
     DEFAULT_MAX_RING_SIZE as RING_SIZE_LIMIT, MAX_TABLE_SIZE as MAGLEV_MAX_TABLE_SIZE, is_prime,
 };
 
-use super::{
+use crate::documents::FieldPath;
+use crate::model::{
     AgentConfig, Endpoint, EndpointAddress, HashAlgorithm, HashFunction, HealthCheck, Listener,
     LoadBalancer, Maglev, OutlierDetection, RetryPolicy, RingHash, Route, Service, WasmCode,
     WasmFilter, parse_duration,
