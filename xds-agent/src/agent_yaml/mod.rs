@@ -1,6 +1,6 @@
 //! The agent-YAML front end: a document of the agent's own configuration (`listeners`,
 //! `services`, `filter`) → raw structs ([`raw`], YAML types only) → the validated
-//! [`crate::model`] ([`build`], every problem collected, each at its field path).
+//! [`crate::model`] ([`build()`], every problem collected, each at its field path).
 
 pub mod build;
 pub mod raw;

@@ -1,5 +1,5 @@
 //! The agent's YAML exactly as written: serde structs with `deny_unknown_fields`, camelCase keys.
-//! Nothing here is validated beyond YAML types; [`super::build`] turns these into the model.
+//! Nothing here is validated beyond YAML types; [`super::build()`] turns these into the model.
 
 use serde::Deserialize;
 
