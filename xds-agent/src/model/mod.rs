@@ -1,5 +1,5 @@
 //! The validated model: what the agent serves, independent of where it came from (the agent's
-//! YAML, or Istio objects). Every value here is valid; [`build`] is the only way in from raw YAML.
+//! YAML, or Istio objects). Every value here is valid; [`crate::agent_yaml::build()`] is the only way in from raw YAML.
 //!
 //! The types are public so that other front ends (Istio DestinationRule / ServiceEntry /
 //! WorkloadEntry) can build them directly.
