@@ -625,3 +625,108 @@ fn a_config_directory_is_served_and_an_edited_rule_file_is_applied() {
     );
     assert_cookie_issued_and_honoured(listen, "cookie after editing the rule file");
 }
+
+/// The places where the agent once disagreed with istiod, pinned through the real Envoy: a
+/// `consistentHash` without a key hashes nothing (a client-sent `x-affinity-key` never chooses
+/// the backend); Istio routes carry istiod's default retry policy (previous hosts, 2 retries);
+/// circuit breakers do not track remaining (istiod's default since 1.29); a `portLevelSettings`
+/// entry replaces the whole policy for its port and one without `loadBalancer` is refused with
+/// the reason, as is an empty `trafficPolicy` — and the previous configuration keeps serving.
+#[test]
+fn the_agent_serves_what_istiod_would_for_its_known_differences() {
+    let (backends, listen) = start();
+    let keyless = "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web, namespace: e2e}
+spec:
+  host: web.e2e.internal
+  trafficPolicy:
+    loadBalancer:
+      consistentHash:
+        maglev: {tableSize: 65537}
+    connectionPool:
+      tcp: {maxConnections: 100}
+";
+    let agent = Agent::start(&istio_config(listen, &backends, keyless));
+    let envoy = agent.start_envoy("istiod-differences");
+    wait_for_config(&agent, &envoy, &["table_size", "previous_hosts"]);
+    let dump = compact_dump(&envoy);
+    assert!(
+        !dump.contains("hash_policy"),
+        "a keyless consistentHash hashes nothing: {dump}"
+    );
+    assert!(
+        dump.contains(r#""retry_on":"connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes""#)
+            && dump.contains(r#""num_retries":2"#)
+            && dump.contains(r#""retriable_status_codes":[503]"#),
+        "istiod's default route retry policy: {dump}"
+    );
+    assert!(
+        dump.contains(r#""circuit_breakers":{"thresholds":[{"max_connections":100"#),
+        "{dump}"
+    );
+    assert!(
+        !dump.contains("track_remaining"),
+        "track_remaining false is the proto default: {dump}"
+    );
+    // One spoofed key for every request: with no hash policy the requests still spread.
+    let used: BTreeSet<String> = (0..30)
+        .map(|_| {
+            backend_of(
+                listen,
+                &http::get("/").header("x-affinity-key", "chosen-by-client"),
+            )
+        })
+        .collect();
+    assert!(
+        used.len() >= 2,
+        "a client-sent x-affinity-key steered every request to {used:?}"
+    );
+
+    let port_level_without_lb = format!(
+        "{keyless}    portLevelSettings:
+      - port: {{number: {listen}}}
+        connectionPool:
+          tcp: {{maxConnections: 10}}
+"
+    );
+    let empty_policy = "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: web
+  namespace: e2e
+  annotations:
+    envoy-affinity.io/affinity: '{\"keys\": [{\"header\": \"x-user\"}]}'
+spec:
+  host: web.e2e.internal
+  trafficPolicy: {}
+";
+    for (rule, expected) in [
+        (
+            port_level_without_lb.as_str(),
+            "replaces the whole trafficPolicy for port",
+        ),
+        (empty_policy, "traffic policy must have at least one field"),
+    ] {
+        let failures = || {
+            agent
+                .metric("xds_config_reload_failures_total")
+                .unwrap_or(0.0)
+        };
+        let failures_before = failures();
+        std::fs::write(&agent.config_path, istio_config(listen, &backends, rule)).unwrap();
+        let rejected = wait_until(PROPAGATION, || failures() > failures_before);
+        assert!(
+            rejected,
+            "{expected}: not rejected\n{}",
+            agent.process.log()
+        );
+        assert!(
+            agent.process.log().contains(expected),
+            "{}",
+            agent.process.log()
+        );
+        assert!(!compact_dump(&envoy).contains("hash_policy"));
+        assert!(backend_of(listen, &http::get("/")).starts_with("dr-"));
+    }
+}

@@ -28,7 +28,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::documents::{ConfigError, Document, FieldPath, Position};
-use crate::model::{AgentConfig, Listener, LoadBalancer, Route, Service};
+use crate::model::{AgentConfig, Listener, LoadBalancer, RetryPolicy, Route, Service};
 
 use annotations::Extensions;
 use objects::{DestinationRuleSpec, ServiceEntrySpec};
@@ -101,6 +101,8 @@ struct Rule<'p, 'a> {
     parsed: &'p Parsed<'a, DestinationRuleSpec>,
     host: String,
     extensions: Extensions,
+    /// The rule's traffic policy, converted once.
+    policy: traffic_policy::RulePolicy,
     used: bool,
 }
 
@@ -184,7 +186,10 @@ fn rules<'p, 'a>(
 ) -> Vec<Rule<'p, 'a>> {
     let mut rules: Vec<Rule<'p, 'a>> = Vec::new();
     for rule in parsed {
-        let mut problems = traffic_policy::validate_rule(&rule.object.spec);
+        let (policy, mut problems) = match traffic_policy::convert_rule(&rule.object.spec) {
+            Ok(policy) => (policy, Vec::new()),
+            Err(problems) => (traffic_policy::RulePolicy::default(), problems),
+        };
         let extensions =
             annotations::extensions(&rule.object.metadata.annotations).unwrap_or_else(|e| {
                 problems.extend(e);
@@ -205,6 +210,7 @@ fn rules<'p, 'a>(
                 parsed: rule,
                 host,
                 extensions,
+                policy,
                 used: false,
             });
         } else {
@@ -230,16 +236,13 @@ fn agent_service_rule(
         .as_ref()
         .map(|a| a.output_header.as_str());
     // Port 0 selects no portLevelSettings entry: agent services have no port.
-    match traffic_policy::port_policy(spec, 0, affinity_header) {
+    match rule.policy.for_port(0, affinity_header) {
         Ok(policy) => Some(agent_services::AgentServiceRule {
             host: spec.host.trim().to_owned(),
             qualified_host: rule.host.clone(),
             policy,
             extensions: rule.extensions.clone(),
-            has_port_level_settings: spec
-                .traffic_policy
-                .as_ref()
-                .is_some_and(|p| !p.port_level_settings.is_empty()),
+            has_port_level_settings: rule.policy.has_port_level_settings(),
             host_origin: rule
                 .parsed
                 .error(FieldPath::root().key("spec").key("host"), String::new())
@@ -277,18 +280,17 @@ fn service<'a>(
 ) -> Option<Service> {
     let affinity = rule.extensions.affinity.clone();
     let affinity_header = affinity.as_ref().map(|a| a.output_header.as_str());
-    let policy =
-        match traffic_policy::port_policy(&rule.parsed.object.spec, port.number, affinity_header) {
-            Ok(policy) => Some(policy),
-            Err(problems) => {
-                errors.extend(
-                    problems
-                        .into_iter()
-                        .map(|(path, message)| rule.parsed.error(path, message)),
-                );
-                None
-            }
-        };
+    let policy = match rule.policy.for_port(port.number, affinity_header) {
+        Ok(policy) => Some(policy),
+        Err(problems) => {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|(path, message)| rule.parsed.error(path, message)),
+            );
+            None
+        }
+    };
     let endpoints = match endpoints::endpoints_for_port(
         entry,
         port,
@@ -330,13 +332,34 @@ fn service<'a>(
         },
         health_check: None,
         outlier_detection: policy.outlier_detection,
-        retries: None,
+        retries: Some(istiod_default_retries()),
         connect_timeout: policy
             .connect_timeout
             .unwrap_or(ISTIO_DEFAULT_CONNECT_TIMEOUT),
         hash_policy,
         connection_pool: policy.connection_pool,
     })
+}
+
+/// The retry policy istiod puts on every sidecar route (`DefaultRouteRetryPolicy`): two retries
+/// on connection failures, refused streams, gRPC `unavailable` / `cancelled` and 503, each on a
+/// host not tried yet (the translation adds the `previous_hosts` predicate and 5 host selection
+/// attempts, as istiod does).
+fn istiod_default_retries() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 2,
+        conditions: [
+            "connect-failure",
+            "refused-stream",
+            "unavailable",
+            "cancelled",
+            "retriable-status-codes",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        status_codes: vec![503],
+        per_try_timeout: None,
+    }
 }
 
 /// The listener for a ServiceEntry port, on the entry's first address.

@@ -324,6 +324,61 @@ portLevelSettings:
     );
 }
 
+/// istiod resolves a port's policy as the whole `portLevelSettings` entry: components the entry
+/// leaves out take istiod's defaults, not the top level's. An entry without `loadBalancer` would
+/// make istiod's cluster for that port stop hashing, which the agent (consistent hashing only)
+/// reports with the reason; an entry that repeats `consistentHash` loses the top-level outlier
+/// detection for its port, as with istiod.
+#[test]
+fn a_port_level_entry_replaces_the_whole_policy_like_istiod() {
+    let connection_pool_only = "\
+loadBalancer:
+  consistentHash: {httpHeaderName: x-user}
+portLevelSettings:
+  - port: {number: 18443}
+    connectionPool:
+      tcp: {maxConnections: 10}
+";
+    let found = errors(&[SERVICE_ENTRY, &rule("v1", connection_pool_only)]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("spec.trafficPolicy.portLevelSettings[0]: this portLevelSettings entry replaces the whole trafficPolicy for port 18443, as istiod does, and sets no loadBalancer"),
+        "{found:?}"
+    );
+    let repeated = "\
+loadBalancer:
+  consistentHash: {httpHeaderName: x-user}
+outlierDetection:
+  consecutive5xxErrors: 3
+portLevelSettings:
+  - port: {number: 18443}
+    loadBalancer:
+      consistentHash: {httpHeaderName: x-user}
+";
+    let config = loaded(&[SERVICE_ENTRY, &rule("v1", repeated)]);
+    assert!(service(&config, HTTP).outlier_detection.is_some());
+    assert_eq!(
+        service(&config, "outbound|18443||web.shop.internal").outlier_detection,
+        None,
+        "the port entry sets no outlierDetection: istiod's default (none), not the top level's"
+    );
+}
+
+/// A `consistentHash` that names no key hashes nothing, as istiod's routes do: never a header
+/// a client could send.
+#[test]
+fn a_consistent_hash_without_a_key_hashes_nothing() {
+    for policy in [
+        "loadBalancer:\n  consistentHash:\n    maglev: {tableSize: 65537}\n",
+        "loadBalancer:\n  consistentHash: {useSourceIp: false}\n",
+    ] {
+        let config = loaded(&[SERVICE_ENTRY, &rule("v1", policy)]);
+        let web = service(&config, HTTP);
+        assert_eq!(web.hash_policy, None, "{policy}");
+        assert!(web.affinity.is_none());
+    }
+}
+
 #[test]
 fn outlier_detection_and_connect_timeout_map_and_unsupported_fields_are_named() {
     let policy = "\

@@ -1,6 +1,7 @@
-//! A DestinationRule's `trafficPolicy`, resolved for one service port the way istiod resolves it
-//! (a `portLevelSettings` entry replaces each top-level component it sets) and validated with
-//! istiod's rules, then mapped to the agent's model.
+//! A DestinationRule's `trafficPolicy`, validated with istiod's rules and converted to the
+//! agent's model once per entry ([`convert_rule`]), then resolved for each service port the way
+//! istiod resolves it: a `portLevelSettings` entry for the port replaces the whole policy
+//! ([`RulePolicy::for_port`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use super::duration::parse_istio_duration;
 use super::objects::{
     ConnectionPoolSettings, ConsistentHash, DestinationRuleSpec, LoadBalancerSettings,
-    OutlierDetection, TrafficPolicy,
+    OutlierDetection,
 };
 use crate::documents::FieldPath;
 use crate::model::{self, HashAlgorithm, HashFunction, HashPolicy, Maglev, RingHash};
@@ -37,100 +38,105 @@ pub struct PortPolicy {
     pub connection_pool: Option<model::ConnectionPool>,
 }
 
-/// One component of the policy and the path it was written at.
-struct Located<'a, T> {
-    value: &'a T,
+/// One policy entry — the top-level `trafficPolicy` or a `portLevelSettings[i]` — validated and
+/// converted once.
+#[derive(Clone, Debug, Default)]
+struct Entry {
+    /// `spec.trafficPolicy` or `spec.trafficPolicy.portLevelSettings[i]`.
     path: FieldPath,
+    load_balancer: Balancing,
+    outlier_detection: Option<model::OutlierDetection>,
+    connect_timeout: Option<Duration>,
+    connection_pool: Option<model::ConnectionPool>,
 }
 
-/// The components that apply to `port`: port-level ones replace top-level ones.
-struct Effective<'a> {
-    load_balancer: Option<Located<'a, LoadBalancerSettings>>,
-    connection_pool: Option<Located<'a, ConnectionPoolSettings>>,
-    outlier_detection: Option<Located<'a, OutlierDetection>>,
+/// What an entry's `loadBalancer` asks for.
+#[derive(Clone, Debug, Default)]
+enum Balancing {
+    /// No `loadBalancer`, or one with neither field.
+    #[default]
+    Unset,
+    /// `simple`, which the agent does not serve.
+    Simple(String),
+    /// `consistentHash`.
+    ConsistentHash {
+        hash_policy: Option<HashPolicy>,
+        algorithm: HashAlgorithm,
+    },
 }
 
-fn locate<'a, T>(value: Option<&'a T>, path: FieldPath, key: &str) -> Option<Located<'a, T>> {
-    value.map(|value| Located {
-        value,
-        path: path.key(key),
-    })
+/// A DestinationRule's traffic policy, validated and converted once, ready to resolve per port.
+#[derive(Clone, Debug, Default)]
+pub struct RulePolicy {
+    top: Entry,
+    /// `(port number, entry)` for each `portLevelSettings` entry.
+    ports: Vec<(u32, Entry)>,
 }
 
-fn effective(policy: Option<&TrafficPolicy>, port: u32) -> Effective<'_> {
-    let root = FieldPath::root().key("spec").key("trafficPolicy");
-    let Some(policy) = policy else {
-        return Effective {
-            load_balancer: None,
-            connection_pool: None,
-            outlier_detection: None,
-        };
-    };
-    let mut result = Effective {
-        load_balancer: locate(policy.load_balancer.as_ref(), root.clone(), "loadBalancer"),
-        connection_pool: locate(
-            policy.connection_pool.as_ref(),
-            root.clone(),
-            "connectionPool",
-        ),
-        outlier_detection: locate(
-            policy.outlier_detection.as_ref(),
-            root.clone(),
-            "outlierDetection",
-        ),
-    };
-    let port_level = policy
-        .port_level_settings
-        .iter()
-        .enumerate()
-        .find(|(_, setting)| setting.port.as_ref().is_some_and(|p| p.number == port));
-    if let Some((i, setting)) = port_level {
-        let path = root.key("portLevelSettings").index(i);
-        if setting.load_balancer.is_some() {
-            result.load_balancer =
-                locate(setting.load_balancer.as_ref(), path.clone(), "loadBalancer");
-        }
-        if setting.connection_pool.is_some() {
-            result.connection_pool = locate(
-                setting.connection_pool.as_ref(),
-                path.clone(),
-                "connectionPool",
-            );
-        }
-        if setting.outlier_detection.is_some() {
-            result.outlier_detection =
-                locate(setting.outlier_detection.as_ref(), path, "outlierDetection");
-        }
-    }
-    result
-}
-
-/// Validate the whole rule once, independent of ports: istiod's checks on every
-/// `loadBalancer`, `connectionPool` and `outlierDetection`, plus `portLevelSettings` ports.
-#[must_use]
-pub fn validate_rule(spec: &DestinationRuleSpec) -> Vec<PathError> {
+/// Validates the whole rule once, with istiod's checks on every `loadBalancer`,
+/// `connectionPool` and `outlierDetection` and on `portLevelSettings` ports, and converts each
+/// entry for [`RulePolicy::for_port`].
+///
+/// # Errors
+/// Every problem, at its field path.
+pub fn convert_rule(spec: &DestinationRuleSpec) -> Result<RulePolicy, Vec<PathError>> {
     let mut errors = Vec::new();
     let root = FieldPath::root().key("spec");
     if spec.host.trim().is_empty() {
         errors.push((root.key("host"), "host is required".to_owned()));
     }
-    let Some(policy) = &spec.traffic_policy else {
-        return errors;
-    };
     let policy_path = root.key("trafficPolicy");
-    check_components(
+    let Some(policy) = &spec.traffic_policy else {
+        return if errors.is_empty() {
+            Ok(RulePolicy {
+                top: Entry {
+                    path: policy_path,
+                    ..Entry::default()
+                },
+                ports: Vec::new(),
+            })
+        } else {
+            Err(errors)
+        };
+    };
+    let empty = policy.load_balancer.is_none()
+        && policy.connection_pool.is_none()
+        && policy.outlier_detection.is_none()
+        && policy.port_level_settings.is_empty()
+        && policy.tls.is_none()
+        && policy.tunnel.is_none()
+        && policy.proxy_protocol.is_none()
+        && policy.retry_budget.is_none();
+    if empty {
+        errors.push((
+            policy_path.clone(),
+            "traffic policy must have at least one field (istiod rejects an empty one; leave trafficPolicy out instead)"
+                .to_owned(),
+        ));
+    }
+    let top = entry(
         policy.load_balancer.as_ref(),
         policy.connection_pool.as_ref(),
         policy.outlier_detection.as_ref(),
-        &policy_path,
+        policy_path.clone(),
         &mut errors,
     );
-    let mut ports = BTreeSet::new();
+    let mut ports = Vec::new();
+    let mut seen = BTreeSet::new();
     for (i, setting) in policy.port_level_settings.iter().enumerate() {
         let path = policy_path.key("portLevelSettings").index(i);
+        let entry = entry(
+            setting.load_balancer.as_ref(),
+            setting.connection_pool.as_ref(),
+            setting.outlier_detection.as_ref(),
+            path.clone(),
+            &mut errors,
+        );
         match setting.port.as_ref().map(|p| p.number) {
             Some(number @ 1..=65535) => {
-                if !ports.insert(number) {
+                if seen.insert(number) {
+                    ports.push((number, entry));
+                } else {
                     errors.push((
                         path.key("port").key("number"),
                         format!("port {number} has more than one portLevelSettings entry"),
@@ -146,24 +152,26 @@ pub fn validate_rule(spec: &DestinationRuleSpec) -> Vec<PathError> {
                 "port is required in portLevelSettings".to_owned(),
             )),
         }
-        check_components(
-            setting.load_balancer.as_ref(),
-            setting.connection_pool.as_ref(),
-            setting.outlier_detection.as_ref(),
-            &path,
-            &mut errors,
-        );
     }
-    errors
+    if errors.is_empty() {
+        Ok(RulePolicy { top, ports })
+    } else {
+        Err(errors)
+    }
 }
 
-fn check_components(
+/// Converts one entry's components, collecting their problems.
+fn entry(
     load_balancer: Option<&LoadBalancerSettings>,
     connection_pool: Option<&ConnectionPoolSettings>,
     outlier_detection: Option<&OutlierDetection>,
-    path: &FieldPath,
+    path: FieldPath,
     errors: &mut Vec<PathError>,
-) {
+) -> Entry {
+    let mut converted = Entry {
+        path: path.clone(),
+        ..Entry::default()
+    };
     if let Some(lb) = load_balancer {
         let lb_path = path.key("loadBalancer");
         if lb.simple.is_some() && lb.consistent_hash.is_some() {
@@ -172,113 +180,107 @@ fn check_components(
                 "set either simple or consistentHash, not both".to_owned(),
             ));
         }
-        if let Some(hash) = &lb.consistent_hash {
-            let hash_path = lb_path.key("consistentHash");
-            if let Err(e) = hash_policy(hash, &hash_path) {
-                errors.extend(e);
+        converted.load_balancer = match (&lb.simple, &lb.consistent_hash) {
+            (_, Some(hash)) => {
+                let hash_path = lb_path.key("consistentHash");
+                let hash_policy = hash_policy(hash, &hash_path)
+                    .map_err(|e| errors.extend(e))
+                    .ok()
+                    .flatten();
+                let algorithm = algorithm(hash, &hash_path).unwrap_or_else(|e| {
+                    errors.extend(e);
+                    default_algorithm()
+                });
+                Balancing::ConsistentHash {
+                    hash_policy,
+                    algorithm,
+                }
             }
-            if let Err(e) = algorithm(hash, &hash_path) {
-                errors.extend(e);
+            (Some(simple), None) => Balancing::Simple(simple.clone()),
+            (None, None) => Balancing::Unset,
+        };
+    }
+    if let Some(pool) = connection_pool {
+        match connection_pool_model(pool, &path.key("connectionPool")) {
+            Ok((timeout, model)) => {
+                converted.connect_timeout = timeout;
+                converted.connection_pool = Some(model);
             }
+            Err(e) => errors.extend(e),
         }
     }
-    if let Some(pool) = connection_pool
-        && let Err(e) = connection_pool_model(pool, &path.key("connectionPool"))
-    {
-        errors.extend(e);
+    if let Some(outlier) = outlier_detection {
+        match outlier_detection_model(outlier, &path.key("outlierDetection")) {
+            Ok(model) => converted.outlier_detection = model,
+            Err(e) => errors.extend(e),
+        }
     }
-    if let Some(outlier) = outlier_detection
-        && let Err(e) = outlier_detection_model(outlier, &path.key("outlierDetection"))
-    {
-        errors.extend(e);
-    }
+    converted
 }
 
-/// The policy for `port` of the rule's host. `affinity_header`: the header the affinity filter
-/// writes when the rule opts into the filter (then a rule without `consistentHash` hashes it).
-///
-/// # Errors
-/// Problems that only show for this port (no consistent hashing, `simple` balancing).
-pub fn port_policy(
-    spec: &DestinationRuleSpec,
-    port: u32,
-    affinity_header: Option<&str>,
-) -> Result<PortPolicy, Vec<PathError>> {
-    let effective = effective(spec.traffic_policy.as_ref(), port);
-    let mut errors = Vec::new();
-    let (hash_policy, algorithm) = match &effective.load_balancer {
-        Some(Located {
-            value:
-                LoadBalancerSettings {
-                    simple: Some(simple),
-                    consistent_hash: None,
-                    ..
-                },
-            path,
-        }) => {
-            errors.push((
-                path.key("simple"),
-                format!("loadBalancer.simple {simple} applies to port {port}: the agent serves consistent-hash load balancing only"),
-            ));
-            (None, default_algorithm())
-        }
-        Some(Located {
-            value:
-                LoadBalancerSettings {
-                    consistent_hash: Some(hash),
-                    ..
-                },
-            path,
-        }) => {
-            let hash_path = path.key("consistentHash");
-            let policy = hash_policy(hash, &hash_path)
-                .map_err(|e| errors.extend(e))
-                .ok()
-                .flatten();
-            let algorithm = algorithm(hash, &hash_path).unwrap_or_else(|e| {
-                errors.extend(e);
-                default_algorithm()
-            });
-            (policy, algorithm)
-        }
-        _ if affinity_header.is_some() => (None, default_algorithm()),
-        _ => {
-            errors.push((
-                FieldPath::root().key("spec").key("trafficPolicy"),
-                format!(
-                    "no loadBalancer.consistentHash applies to port {port}: the agent serves consistent-hash load balancing only \
-                     (set consistentHash, or opt into the affinity filter with the envoy-affinity.io/affinity annotation)"
-                ),
-            ));
-            (None, default_algorithm())
-        }
-    };
-    let outlier_detection = effective.outlier_detection.as_ref().and_then(|od| {
-        outlier_detection_model(od.value, &od.path)
-            .map_err(|e| errors.extend(e))
-            .ok()
-            .flatten()
-    });
-    let (connect_timeout, connection_pool) = match &effective.connection_pool {
-        None => (None, None),
-        Some(pool) => match connection_pool_model(pool.value, &pool.path) {
-            Ok((timeout, model)) => (timeout, Some(model)),
-            Err(e) => {
-                errors.extend(e);
-                (None, None)
+impl RulePolicy {
+    /// Whether the rule has `portLevelSettings`.
+    #[must_use]
+    pub fn has_port_level_settings(&self) -> bool {
+        !self.ports.is_empty()
+    }
+
+    /// The policy for `port` of the rule's host, as istiod resolves it: a `portLevelSettings`
+    /// entry for the port replaces the whole top-level policy (a component it leaves out takes
+    /// istiod's default, not the top level's). `affinity_header`: the header the affinity filter
+    /// writes when the rule opts into the filter (then a rule without `consistentHash` hashes it).
+    /// Port 0 selects no entry.
+    ///
+    /// # Errors
+    /// Problems that only show for this port (no consistent hashing, `simple` balancing).
+    pub fn for_port(
+        &self,
+        port: u32,
+        affinity_header: Option<&str>,
+    ) -> Result<PortPolicy, Vec<PathError>> {
+        let port_entry = self.ports.iter().find(|(number, _)| *number == port);
+        let entry = port_entry.map_or(&self.top, |(_, entry)| entry);
+        let (hash_policy, algorithm) = match &entry.load_balancer {
+            Balancing::ConsistentHash {
+                hash_policy,
+                algorithm,
+            } => (hash_policy.clone(), algorithm.clone()),
+            Balancing::Simple(simple) => {
+                return Err(vec![(
+                    entry.path.key("loadBalancer").key("simple"),
+                    format!(
+                        "loadBalancer.simple {simple} applies to port {port}: the agent serves consistent-hash load balancing only"
+                    ),
+                )]);
             }
-        },
-    };
-    if errors.is_empty() {
+            Balancing::Unset if affinity_header.is_some() => (None, default_algorithm()),
+            Balancing::Unset if port_entry.is_some() => {
+                return Err(vec![(
+                    entry.path.clone(),
+                    format!(
+                        "this portLevelSettings entry replaces the whole trafficPolicy for port {port}, as istiod does, and sets no loadBalancer: \
+                         istiod would not hash port {port}, and the agent serves consistent-hash load balancing only \
+                         (repeat loadBalancer.consistentHash in this entry)"
+                    ),
+                )]);
+            }
+            Balancing::Unset => {
+                return Err(vec![(
+                    FieldPath::root().key("spec").key("trafficPolicy"),
+                    format!(
+                        "no loadBalancer.consistentHash applies to port {port}: the agent serves consistent-hash load balancing only \
+                         (set consistentHash, or opt into the affinity filter with the envoy-affinity.io/affinity annotation)"
+                    ),
+                )]);
+            }
+        };
         Ok(PortPolicy {
             hash_policy,
             algorithm,
-            outlier_detection,
-            connect_timeout,
-            connection_pool,
+            outlier_detection: entry.outlier_detection.clone(),
+            connect_timeout: entry.connect_timeout,
+            connection_pool: entry.connection_pool.clone(),
         })
-    } else {
-        Err(errors)
     }
 }
 

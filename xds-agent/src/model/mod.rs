@@ -71,8 +71,9 @@ pub struct Service {
     pub retries: Option<RetryPolicy>,
     /// Upstream TCP connect timeout.
     pub connect_timeout: Duration,
-    /// What routes to this service hash; `None` hashes the affinity filter's output header
-    /// (`x-affinity-key` when the service has no `affinity`).
+    /// What routes to this service hash; `None` hashes the affinity filter's output header, and
+    /// nothing at all when the service has no `affinity` (no filter writes and strips that
+    /// header, so hashing it would let any client choose its backend).
     pub hash_policy: Option<HashPolicy>,
     /// Circuit breakers and upstream connection limits; `None` keeps Envoy's defaults.
     pub connection_pool: Option<ConnectionPool>,

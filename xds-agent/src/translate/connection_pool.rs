@@ -32,7 +32,8 @@ pub fn circuit_breakers(pool: &model::ConnectionPool) -> CircuitBreakers {
             max_pending_requests: Some(u32_value(pool.max_pending_requests)),
             max_requests: Some(u32_value(pool.max_requests)),
             max_retries: Some(u32_value(pool.max_retries)),
-            track_remaining: true,
+            // istiod's default since 1.29 (`remaining_*` stats are off).
+            track_remaining: false,
             ..Thresholds::default()
         }],
         ..CircuitBreakers::default()
@@ -88,7 +89,7 @@ mod tests {
             threshold.max_connections.as_ref().map(|v| v.value),
             Some(u32::MAX)
         );
-        assert!(threshold.track_remaining);
+        assert!(!threshold.track_remaining);
         assert!(protocol_options(&model::ConnectionPool::default()).is_empty());
     }
 

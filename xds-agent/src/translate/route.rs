@@ -21,9 +21,6 @@ use super::common::{duration, u32_value};
 use super::filter::filter_name;
 use crate::model::{self, Service};
 
-/// The header the route hashes when a service has no affinity block.
-const DEFAULT_HASH_HEADER: &str = affinity_core::config::DEFAULT_OUTPUT_HEADER;
-
 /// The route configuration `<listener name>` for `listener`: one virtual host matching every
 /// domain, one route per configured route.
 #[must_use]
@@ -51,22 +48,9 @@ pub fn route_configuration(listener: &model::Listener, services: &[Service]) -> 
 }
 
 fn route(route: &model::Route, service: &Service) -> Route {
-    let header_name = service.affinity.as_ref().map_or_else(
-        || DEFAULT_HASH_HEADER.to_owned(),
-        |affinity| affinity.output_header.clone(),
-    );
     let action = RouteAction {
         cluster_specifier: Some(ClusterSpecifier::Cluster(service.name.clone())),
-        hash_policy: match &service.hash_policy {
-            Some(policy) => vec![super::hash_policy::route_hash_policy(policy)],
-            None => vec![HashPolicy {
-                policy_specifier: Some(PolicySpecifier::Header(Header {
-                    header_name,
-                    ..Header::default()
-                })),
-                terminal: false,
-            }],
-        },
+        hash_policy: route_hash_policy(service),
         timeout: route.timeout.map(duration),
         retry_policy: service.retries.as_ref().map(retry_policy),
         ..RouteAction::default()
@@ -92,6 +76,27 @@ fn route(route: &model::Route, service: &Service) -> Route {
         typed_per_filter_config,
         ..Route::default()
     }
+}
+
+/// What the route hashes: the service's own policy; else the header its affinity filter writes
+/// (after removing every copy the client sent); else nothing — a header no filter strips is one
+/// any client can set, so it must never choose the backend (Envoy then picks any host, as istiod's
+/// routes do for a `consistentHash` without a key).
+fn route_hash_policy(service: &Service) -> Vec<HashPolicy> {
+    if let Some(policy) = &service.hash_policy {
+        return vec![super::hash_policy::route_hash_policy(policy)];
+    }
+    service
+        .affinity
+        .iter()
+        .map(|affinity| HashPolicy {
+            policy_specifier: Some(PolicySpecifier::Header(Header {
+                header_name: affinity.output_header.clone(),
+                ..Header::default()
+            })),
+            terminal: false,
+        })
+        .collect()
 }
 
 /// Retries that avoid the hosts already tried, so a failed host's keys land on the next host.

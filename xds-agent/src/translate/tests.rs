@@ -263,6 +263,22 @@ fn route_hashes_the_filter_output_header_and_enables_only_its_filter() {
     assert_eq!(discovery.type_urls, [Wasm::type_url()]);
 }
 
+/// A header no filter strips is one any client sets: a service without `affinity` (and without an
+/// Istio hash policy) hashes nothing, so Envoy's balancer picks a host, as istiod's routes do.
+#[test]
+fn a_service_without_affinity_hashes_no_client_header() {
+    let r = resources(
+        "  - name: web\n    endpoints: [{address: 127.0.0.1:8081}]\n    loadBalancer: {maglev: {}}\n",
+    );
+    assert!(
+        route_action(&r).hash_policy.is_empty(),
+        "{:?}",
+        route_action(&r).hash_policy
+    );
+    let route = &r.route_configurations[0].virtual_hosts[0].routes[0];
+    assert!(route.typed_per_filter_config.is_empty());
+}
+
 #[test]
 fn ecds_wasm_carries_the_affinity_json_and_local_code() {
     let config = model(THREE);
