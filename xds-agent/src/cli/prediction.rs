@@ -250,15 +250,7 @@ impl ServicePrediction {
             )));
         };
         Ok((
-            KeyHash {
-                hash: header_hash(&header_value),
-                hashed_what: format!(
-                    "header {} (written by the affinity filter)",
-                    filter.output_header
-                ),
-                hashed: header_value.clone(),
-                header: Some((filter.output_header.clone(), header_value)),
-            },
+            KeyHash::of_filter_header(&filter.output_header, header_value),
             source,
         ))
     }
@@ -323,15 +315,22 @@ fn filter_hash(
     };
     let header_value =
         affinity_header_value_bytes(kind.as_str(), &value, filter.hash, filter.max_key_length);
-    Ok(KeyHash {
-        hash: header_hash(&header_value),
-        hashed_what: format!(
-            "header {} (written by the affinity filter)",
-            filter.output_header
-        ),
-        hashed: header_value.clone(),
-        header: Some((filter.output_header.clone(), header_value)),
-    })
+    Ok(KeyHash::of_filter_header(
+        &filter.output_header,
+        header_value,
+    ))
+}
+
+impl KeyHash {
+    /// Envoy hashing the `header` the affinity filter wrote with `value`.
+    fn of_filter_header(header: &str, value: Vec<u8>) -> KeyHash {
+        KeyHash {
+            hash: header_hash(&value),
+            hashed_what: format!("header {header} (written by the affinity filter)"),
+            hashed: value.clone(),
+            header: Some((header.to_owned(), value)),
+        }
+    }
 }
 
 #[cfg(test)]
