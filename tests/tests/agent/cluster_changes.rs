@@ -8,12 +8,10 @@
 //! initial fetch timeout (15 s). Each step measures the time from the agent serving the new
 //! cluster to Envoy having it active with nothing warming, and prints it (`--nocapture`).
 
-mod agent_support;
-
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use agent_support::{debug_snapshot, wait_all_acked};
+use crate::support::{debug_snapshot, wait_all_acked};
 use e2e::agent::Agent;
 use e2e::load::{LoadSpec, SteadyLoad};
 use e2e::{Backend, Envoy, free_port, http, paths};
