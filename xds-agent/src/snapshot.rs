@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
 use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType as NetworkConfigType;
 use envoy_types::pb::envoy::config::route::v3::route::Action;
@@ -127,6 +128,8 @@ pub struct Snapshot {
     /// Content hash over all types.
     pub version: String,
     types: BTreeMap<ResourceType, TypeSnapshot>,
+    /// EDS cluster name → the name of the ClusterLoadAssignment it takes its endpoints from.
+    eds_clusters: BTreeMap<String, Arc<str>>,
 }
 
 /// A reference from one resource to another that is not in the snapshot.
@@ -198,10 +201,34 @@ impl Snapshot {
             hasher.update(resource_type.type_url().as_bytes());
             hasher.update(snapshot.version.as_bytes());
         }
+        let assignments = types.get(&ResourceType::ClusterLoadAssignment);
+        let eds_clusters = resources
+            .clusters
+            .iter()
+            .filter_map(|cluster| {
+                let service = eds_service_name(cluster)?;
+                // The snapshot is consistent, so the assignment exists and its name is shared.
+                let name = assignments?.resources.get(service)?.name.clone();
+                Some((cluster.name.clone(), name))
+            })
+            .collect();
         Ok(Self {
             version: short_hash(&hasher.finalize()),
             types,
+            eds_clusters,
         })
+    }
+
+    /// The ClusterLoadAssignment EDS cluster `cluster` takes its endpoints from; `None` for a
+    /// cluster that is not EDS (or not in the snapshot).
+    ///
+    /// Envoy replaces a changed EDS cluster by a new one that stays warming — the old one keeps
+    /// serving — until it receives this assignment, or until its initial fetch timeout (15 s).
+    /// So whenever such a cluster changes, the streams send the assignment again, even
+    /// unchanged.
+    #[must_use]
+    pub fn eds_assignment_of(&self, cluster: &str) -> Option<&Arc<str>> {
+        self.eds_clusters.get(cluster)
     }
 
     /// The resources of one type (empty when there are none).
@@ -246,6 +273,24 @@ fn type_snapshot(bodies: Vec<(String, Any)>) -> TypeSnapshot {
         version: short_hash(&hasher.finalize()),
         resources,
     }
+}
+
+/// For an EDS cluster, the name of its ClusterLoadAssignment: `eds_cluster_config.service_name`,
+/// else the cluster's name. `None` for other discovery types.
+fn eds_service_name(cluster: &Cluster) -> Option<&str> {
+    let is_eds = cluster.cluster_discovery_type
+        == Some(ClusterDiscoveryType::Type(DiscoveryType::Eds.into()));
+    if !is_eds {
+        return None;
+    }
+    Some(
+        cluster
+            .eds_cluster_config
+            .as_ref()
+            .map(|eds| eds.service_name.as_str())
+            .filter(|name| !name.is_empty())
+            .unwrap_or(cluster.name.as_str()),
+    )
 }
 
 /// Every listener's route configuration and ECDS filters exist, every route's cluster exists, and
@@ -324,20 +369,9 @@ fn check_consistency(resources: &Resources) -> Result<(), Vec<Inconsistency>> {
         }
     }
     for cluster in &resources.clusters {
-        let is_eds = cluster.cluster_discovery_type
-            == Some(ClusterDiscoveryType::Type(DiscoveryType::Eds.into()));
-        let service_name =
-            cluster
-                .eds_cluster_config
-                .as_ref()
-                .map_or(cluster.name.as_str(), |eds| {
-                    if eds.service_name.is_empty() {
-                        cluster.name.as_str()
-                    } else {
-                        eds.service_name.as_str()
-                    }
-                });
-        if is_eds && !assignments.contains(service_name) {
+        if let Some(service_name) = eds_service_name(cluster)
+            && !assignments.contains(service_name)
+        {
             problems.push(Inconsistency(format!(
                 "EDS cluster {} has no load assignment {service_name}",
                 cluster.name

@@ -1,12 +1,13 @@
-//! The agent against the real Envoy: ADS over state of the world and delta, hot reload, NACKs,
-//! restarts, features that need Envoy (several services, remote `.wasm`, body-keyed services),
-//! and the command line.
+//! The agent against the real Envoy: ADS over state of the world and delta, hot reload, cluster
+//! changes that apply at once, NACKs, restarts, features that need Envoy (several services,
+//! remote `.wasm`, body-keyed services), and the command line.
 //!
 //! Build first: `make build` and `make setup`. Run: `cargo test -p e2e --test agent`.
 
 mod support;
 
 mod cli;
+mod cluster_changes;
 mod delta;
 mod features;
 mod nack;

@@ -1,38 +1,54 @@
 //! Every Istio object in `istio/` and `manifests/` is valid against Istio's own CRD
-//! OpenAPI v3 schemas (`../shared/istio-crds/`, or `$ISTIO_CRDS_DIR`), every WasmPlugin
-//! `pluginConfig` passes the filter's own validator, and every WasmPlugin is paired
-//! with a DestinationRule that hashes the header the filter writes.
-//! Negative cases prove the validator rejects typos, wrong types and broken oneOfs.
+//! OpenAPI v3 schemas, every WasmPlugin `pluginConfig` passes the filter's own validator, and
+//! every WasmPlugin is paired with a DestinationRule that hashes the header the filter writes.
+//! Negative cases prove the validators reject wrong types, broken oneOfs, bad enums, missing
+//! fields, typos and the CEL rules we know.
+//!
+//! The schemas come from npm `@kubernetes-models/istio`, which `make setup` installs
+//! ([`crate::support::package_schemas`]). Its validators neither reject unknown fields nor
+//! evaluate CEL rules, so when istio/api's CRD YAML is at hand too (`$ISTIO_CRDS_DIR`, else
+//! `../shared/istio-crds/` beside the repository) every object is also checked against it by
+//! [`crate::support::openapi`], which does both; the typo and CEL cases need that YAML and say so
+//! when it is absent.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::support::openapi::{self, SchemaError};
+use crate::support::package_schemas::PackageSchemas;
 use crate::support::yaml_docs::{self, YamlDoc};
 use affinity_core::config::FilterConfig;
 use serde_json::{Value, json};
 
-/// Istio CRD schemas by (group, version, kind).
-struct Crds {
+/// Istio CRD schemas from istio/api's CRD YAML, by (group, version, kind).
+struct CrdYaml {
     schemas: BTreeMap<(String, String, String), Value>,
 }
 
-impl Crds {
-    fn dir() -> PathBuf {
-        std::env::var_os("ISTIO_CRDS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| yaml_docs::repo_root().join("../shared/istio-crds"))
+impl CrdYaml {
+    /// `$ISTIO_CRDS_DIR` (which must then exist), else `../shared/istio-crds` when present.
+    fn dir() -> Option<PathBuf> {
+        match std::env::var_os("ISTIO_CRDS_DIR") {
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => {
+                Some(yaml_docs::repo_root().join("../shared/istio-crds")).filter(|d| d.is_dir())
+            }
+        }
     }
 
-    fn load() -> Crds {
-        let dir = Self::dir();
+    /// The CRD YAML, when at hand.
+    fn find() -> Option<CrdYaml> {
+        Self::dir().map(|dir| Self::load(&dir))
+    }
+
+    fn load(dir: &Path) -> CrdYaml {
         assert!(
             dir.is_dir(),
-            "Istio CRDs not found at {} (set ISTIO_CRDS_DIR to a directory of istio/api CRD YAML)",
+            "Istio CRDs not found at {} (ISTIO_CRDS_DIR must be a directory of istio/api CRD YAML)",
             dir.display()
         );
         let mut schemas = BTreeMap::new();
-        for crd in yaml_docs::load_dir(&dir) {
+        for crd in yaml_docs::load_dir(dir) {
             if crd.kind() != "CustomResourceDefinition" {
                 continue;
             }
@@ -58,7 +74,7 @@ impl Crds {
             dir.display(),
             schemas.len()
         );
-        Crds { schemas }
+        CrdYaml { schemas }
     }
 
     /// The schema for an object's apiVersion and kind, if Istio defines it.
@@ -74,10 +90,7 @@ impl Crds {
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
         let kind = object["kind"].as_str().unwrap_or_default();
         let Some(schema) = self.schema_for(api_version, kind) else {
-            return vec![SchemaError {
-                path: "apiVersion".into(),
-                message: format!("{api_version} {kind} is not a served Istio CRD version"),
-            }];
+            return vec![not_served(api_version, kind)];
         };
         let mut body = object.clone();
         if let Some(fields) = body.as_object_mut() {
@@ -89,6 +102,32 @@ impl Crds {
         errors.extend(metadata_errors(object));
         errors
     }
+}
+
+fn not_served(api_version: &str, kind: &str) -> SchemaError {
+    SchemaError {
+        path: "apiVersion".into(),
+        message: format!("{api_version} {kind} is not a served Istio CRD version"),
+    }
+}
+
+/// Each object's violations of the package's schemas, plus the object-name rules.
+fn package_violations(objects: &[Value]) -> Vec<Vec<SchemaError>> {
+    PackageSchemas::load()
+        .validate(objects)
+        .into_iter()
+        .zip(objects)
+        .map(|(found, object)| {
+            let mut errors = found.unwrap_or_else(|| {
+                vec![not_served(
+                    object["apiVersion"].as_str().unwrap_or_default(),
+                    object["kind"].as_str().unwrap_or_default(),
+                )]
+            });
+            errors.extend(metadata_errors(object));
+            errors
+        })
+        .collect()
 }
 
 fn is_istio(doc: &YamlDoc) -> bool {
@@ -145,17 +184,24 @@ fn plugin_config_errors(doc: &YamlDoc) -> Option<String> {
 
 #[test]
 fn every_istio_object_matches_its_crd_schema() {
-    let crds = Crds::load();
     let docs = istio_docs();
     assert!(
         docs.len() >= 10,
         "expected the istio/ examples, found {} Istio objects",
         docs.len()
     );
+    let objects: Vec<Value> = docs.iter().map(|d| d.value.clone()).collect();
     let mut failures = Vec::new();
-    for doc in &docs {
-        for error in crds.validate(&doc.value) {
+    for (doc, errors) in docs.iter().zip(package_violations(&objects)) {
+        for error in errors {
             failures.push(format!("{doc}: {error}"));
+        }
+    }
+    if let Some(yaml) = CrdYaml::find() {
+        for doc in &docs {
+            for error in yaml.validate(&doc.value) {
+                failures.push(format!("{doc}: istio/api CRD YAML: {error}"));
+            }
         }
     }
     assert!(
@@ -271,23 +317,43 @@ fn example(kind: &str) -> Value {
         .unwrap_or_else(|| panic!("no {kind} in istio/header-ringhash.yaml"))
 }
 
+/// The package's violations of `object`, as `path: message`.
 fn violations(object: &Value) -> Vec<String> {
-    Crds::load()
-        .validate(object)
+    package_violations(std::slice::from_ref(object))
+        .concat()
         .iter()
         .map(ToString::to_string)
         .collect()
 }
 
-#[test]
-fn the_unmodified_examples_are_valid() {
-    assert_eq!(
-        violations(&example("DestinationRule")),
-        Vec::<String>::new()
-    );
-    assert_eq!(violations(&example("WasmPlugin")), Vec::<String>::new());
+/// The violations of `object` against istio/api's CRD YAML, when it is at hand (else says so).
+fn yaml_violations(object: &Value) -> Option<Vec<String>> {
+    let Some(yaml) = CrdYaml::find() else {
+        eprintln!(
+            "istio/api CRD YAML not at hand (no ../shared/istio-crds, ISTIO_CRDS_DIR unset): cross-check skipped"
+        );
+        return None;
+    };
+    Some(
+        yaml.validate(object)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    )
 }
 
+#[test]
+fn the_unmodified_examples_are_valid() {
+    for kind in ["DestinationRule", "WasmPlugin"] {
+        assert_eq!(violations(&example(kind)), Vec::<String>::new(), "{kind}");
+        if let Some(found) = yaml_violations(&example(kind)) {
+            assert_eq!(found, Vec::<String>::new(), "{kind}");
+        }
+    }
+}
+
+/// Kubernetes' strict field validation rejects an unknown field; the package's validators do
+/// not check for them, so this needs istio/api's CRD YAML.
 #[test]
 fn a_typo_in_a_field_name_is_rejected() {
     let mut rule = example("DestinationRule");
@@ -297,10 +363,12 @@ fn a_typo_in_a_field_name_is_rejected() {
         .expect("object")
         .remove("httpHeaderName");
     hash["httpHeadrName"] = header;
-    assert_eq!(
-        violations(&rule),
-        vec!["spec.trafficPolicy.loadBalancer.consistentHash.httpHeadrName: unknown field"]
-    );
+    if let Some(found) = yaml_violations(&rule) {
+        assert_eq!(
+            found,
+            vec!["spec.trafficPolicy.loadBalancer.consistentHash.httpHeadrName: unknown field"]
+        );
+    }
 }
 
 #[test]
@@ -311,23 +379,31 @@ fn a_wrong_type_is_rejected() {
     assert_eq!(
         violations(&rule),
         vec![
-            "spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize: expected integer, found string"
+            "spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize: expected integer, found \"1024\""
         ]
     );
+    if let Some(found) = yaml_violations(&rule) {
+        assert_eq!(
+            found,
+            vec![
+                "spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize: expected integer, found string"
+            ]
+        );
+    }
 }
+
+const ONE_OF: &str = "spec.trafficPolicy.loadBalancer.consistentHash: must match exactly one oneOf";
 
 #[test]
 fn two_hash_keys_in_one_rule_break_the_oneof() {
     let mut rule = example("DestinationRule");
     rule["spec"]["trafficPolicy"]["loadBalancer"]["consistentHash"]["useSourceIp"] = json!(true);
     let found = violations(&rule);
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(
-        found[0].starts_with(
-            "spec.trafficPolicy.loadBalancer.consistentHash: must match exactly one oneOf"
-        ),
-        "{found:?}"
-    );
+    assert!(found.iter().any(|e| e.starts_with(ONE_OF)), "{found:?}");
+    if let Some(found) = yaml_violations(&rule) {
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with(ONE_OF), "{found:?}");
+    }
 }
 
 #[test]
@@ -335,7 +411,11 @@ fn ring_hash_and_maglev_together_are_rejected() {
     let mut rule = example("DestinationRule");
     rule["spec"]["trafficPolicy"]["loadBalancer"]["consistentHash"]["maglev"] =
         json!({"tableSize": 65537});
-    assert_eq!(violations(&rule).len(), 1);
+    let found = violations(&rule);
+    assert!(found.iter().any(|e| e.starts_with(ONE_OF)), "{found:?}");
+    if let Some(found) = yaml_violations(&rule) {
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
 }
 
 #[test]
@@ -346,26 +426,33 @@ fn a_wasm_plugin_without_url_or_with_a_bad_enum_is_rejected() {
         .expect("object")
         .remove("url");
     plugin["spec"]["failStrategy"] = json!("FAIL_SOMETIMES");
-    let found = violations(&plugin);
-    assert_eq!(found.len(), 2, "{found:?}");
-    assert!(
-        found.contains(&"spec.url: required field is missing".to_string()),
-        "{found:?}"
-    );
-    assert!(
-        found
-            .iter()
-            .any(|e| e.starts_with("spec.failStrategy: \"FAIL_SOMETIMES\" is not one of"))
-    );
+    let package = violations(&plugin);
+    let yaml = yaml_violations(&plugin);
+    for found in std::iter::once(package).chain(yaml) {
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found.contains(&"spec.url: required field is missing".to_string()),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|e| e.starts_with("spec.failStrategy: \"FAIL_SOMETIMES\" is not one of")),
+            "{found:?}"
+        );
+    }
 }
 
+/// The package's validators do not evaluate CEL rules: this needs istio/api's CRD YAML.
 #[test]
 fn cel_rules_we_know_are_enforced() {
     let mut plugin = example("WasmPlugin");
     plugin["spec"]["url"] = json!("ftp://example.com/affinity_filter.wasm");
     plugin["spec"]["targetRefs"] =
         json!([{"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "gw"}]);
-    let found = violations(&plugin);
+    let Some(found) = yaml_violations(&plugin) else {
+        return;
+    };
     assert!(
         found
             .iter()
@@ -382,7 +469,7 @@ fn cel_rules_we_know_are_enforced() {
 
     let mut rule = example("DestinationRule");
     rule["spec"]["trafficPolicy"]["outlierDetection"] = json!({"interval": "10"});
-    let found = violations(&rule);
+    let found = yaml_violations(&rule).unwrap_or_default();
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
         found[0].starts_with("spec.trafficPolicy.outlierDetection.interval:"),
@@ -397,6 +484,15 @@ fn a_bad_sha256_and_a_bad_name_are_rejected() {
     plugin["metadata"]["name"] = json!("Affinity_Header");
     let found = violations(&plugin);
     assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|e| e.starts_with("spec.sha256: \"ABCDEF\" does not match")),
+        "{found:?}"
+    );
+    if let Some(found) = yaml_violations(&plugin) {
+        assert_eq!(found.len(), 2, "{found:?}");
+    }
 }
 
 #[test]
@@ -404,6 +500,9 @@ fn an_unknown_apiversion_is_rejected() {
     let mut rule = example("DestinationRule");
     rule["apiVersion"] = json!("networking.istio.io/v2");
     assert_eq!(violations(&rule).len(), 1);
+    if let Some(found) = yaml_violations(&rule) {
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
 }
 
 #[test]

@@ -1,5 +1,11 @@
 //! Incremental (delta) ADS: responses carry only resources that changed for the client, and the
 //! names of removed ones.
+//!
+//! One exception: when a CDS response changes an EDS cluster the client already has, its
+//! ClusterLoadAssignment is sent again right after, even at the version the client has. Envoy
+//! warms the changed cluster until that assignment arrives, and its new subscription to a name it
+//! already watches sends no request, so nothing else would end the warming before Envoy's
+//! initial fetch timeout.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -42,6 +48,9 @@ pub struct DeltaStream {
     node: Option<String>,
     watches: BTreeMap<ResourceType, Watch>,
     nonces: Nonces,
+    /// Assignments of changed EDS clusters that the next EDS response carries even when the
+    /// client has their version.
+    warming: BTreeSet<Arc<str>>,
 }
 
 /// A delta step.
@@ -165,11 +174,24 @@ impl DeltaStream {
             return;
         };
         let of_type = snapshot.of(resource_type);
+        let resend = if resource_type == ResourceType::ClusterLoadAssignment {
+            std::mem::take(&mut self.warming)
+        } else {
+            BTreeSet::new()
+        };
+        let mut warming = Vec::new();
         let mut resources = Vec::new();
         for resource in of_type.resources.values() {
+            let known = watch.known.get(&*resource.name);
             if watch.wants(&resource.name)
-                && watch.known.get(&*resource.name) != Some(&resource.version)
+                && (known != Some(&resource.version) || resend.contains(&*resource.name))
             {
+                if resource_type == ResourceType::Cluster
+                    && known.is_some()
+                    && let Some(assignment) = snapshot.eds_assignment_of(&resource.name)
+                {
+                    warming.push(assignment.clone());
+                }
                 watch
                     .known
                     .insert(resource.name.clone(), resource.version.clone());
@@ -214,6 +236,11 @@ impl DeltaStream {
             nonce,
             ..DeltaDiscoveryResponse::default()
         });
+        if !warming.is_empty() {
+            // Before EDS is watched, its first response carries them (see `respond`'s `resend`).
+            self.warming.extend(warming);
+            self.respond(ResourceType::ClusterLoadAssignment, snapshot, false, step);
+        }
     }
 }
 
@@ -223,7 +250,7 @@ mod tests {
     use envoy_types::pb::google::rpc::Status;
 
     use super::*;
-    use crate::ads::test_snapshots::snapshot;
+    use crate::ads::test_snapshots::{eds_snapshot, snapshot};
 
     fn request(
         resource_type: ResourceType,
@@ -436,6 +463,120 @@ mod tests {
         let pushed = stream.on_snapshot(&snapshot(&["a"], 1)).responses.remove(0);
         assert!(pushed.resources.is_empty());
         assert_eq!(pushed.removed_resources, ["b"]);
+    }
+
+    /// A stream subscribed to every cluster and to the endpoints of `eds`, both ACKed.
+    fn watching(snap: &Snapshot, eds: &[&str]) -> DeltaStream {
+        let mut stream = DeltaStream::new();
+        let cds = stream
+            .on_request(&request(ResourceType::Cluster, "", &[], &[]), snap)
+            .responses
+            .remove(0);
+        stream.on_request(&request(ResourceType::Cluster, &cds.nonce, &[], &[]), snap);
+        let endpoints = stream
+            .on_request(
+                &request(ResourceType::ClusterLoadAssignment, "", eds, &[]),
+                snap,
+            )
+            .responses
+            .remove(0);
+        let ack = stream.on_request(
+            &request(
+                ResourceType::ClusterLoadAssignment,
+                &endpoints.nonce,
+                &[],
+                &[],
+            ),
+            snap,
+        );
+        assert!(ack.responses.is_empty());
+        stream
+    }
+
+    fn types(step: &DeltaStep) -> Vec<&str> {
+        step.responses.iter().map(|r| r.type_url.as_str()).collect()
+    }
+
+    const CDS_THEN_EDS: [&str; 2] = [
+        "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+        "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+    ];
+
+    #[test]
+    fn a_changed_eds_cluster_is_followed_by_its_unchanged_assignment() {
+        let before = eds_snapshot(&[("a", 1), ("b", 1)], 1, 1);
+        let mut stream = watching(&before, &["a", "b"]);
+        let after = eds_snapshot(&[("a", 2), ("b", 1)], 1, 1);
+        let step = stream.on_snapshot(&after);
+        assert_eq!(types(&step), CDS_THEN_EDS);
+        assert_eq!(names(&step.responses[0]), ["a"]);
+        let resent = &step.responses[1];
+        assert_eq!(
+            names(resent),
+            ["a"],
+            "only the changed cluster's assignment"
+        );
+        assert_eq!(
+            resent.resources[0].version,
+            *before.of(ResourceType::ClusterLoadAssignment).resources["a"].version,
+            "at the version Envoy has"
+        );
+        let ack = stream.on_request(
+            &request(ResourceType::ClusterLoadAssignment, &resent.nonce, &[], &[]),
+            &after,
+        );
+        assert!(ack.responses.is_empty());
+        assert!(matches!(ack.events[0], Event::Ack { .. }));
+        assert!(stream.on_snapshot(&after).responses.is_empty());
+    }
+
+    #[test]
+    fn a_cluster_and_assignment_change_sends_the_assignment_once() {
+        let mut stream = watching(&eds_snapshot(&[("a", 1), ("b", 1)], 1, 1), &["a", "b"]);
+        let step = stream.on_snapshot(&eds_snapshot(&[("a", 2), ("b", 1)], 2, 1));
+        assert_eq!(types(&step), CDS_THEN_EDS);
+        assert_eq!(names(&step.responses[1]), ["a", "b"]);
+    }
+
+    #[test]
+    fn only_a_changed_eds_cluster_with_a_subscribed_assignment_resends_it() {
+        let before = eds_snapshot(&[("a", 1), ("b", 1)], 1, 1);
+        // STRICT_DNS: no assignment.
+        let mut stream = watching(&before, &["a", "b"]);
+        let step = stream.on_snapshot(&eds_snapshot(&[("a", 1), ("b", 1)], 1, 2));
+        assert_eq!(types(&step), CDS_THEN_EDS[..1]);
+        // b's assignment is not subscribed.
+        let mut stream = watching(&before, &["a"]);
+        let step = stream.on_snapshot(&eds_snapshot(&[("a", 1), ("b", 2)], 1, 1));
+        assert_eq!(types(&step), CDS_THEN_EDS[..1]);
+        // A new cluster: Envoy subscribes to its assignment itself.
+        let mut stream = watching(&before, &["a", "b"]);
+        let step = stream.on_snapshot(&eds_snapshot(&[("a", 1), ("b", 1), ("c", 1)], 1, 1));
+        assert_eq!(types(&step), CDS_THEN_EDS[..1]);
+    }
+
+    #[test]
+    fn a_reconnect_with_a_changed_cluster_sends_its_assignment_despite_initial_versions() {
+        let before = eds_snapshot(&[("a", 1), ("b", 1)], 1, 1);
+        let after = eds_snapshot(&[("a", 2), ("b", 1)], 1, 1);
+        let versions = |snap: &Snapshot, resource_type| {
+            snap.of(resource_type)
+                .resources
+                .values()
+                .map(|r| (r.name.to_string(), r.version.to_string()))
+                .collect()
+        };
+        // Envoy held `before` and reconnects to an agent serving `after`: CDS first, then EDS.
+        let mut stream = DeltaStream::new();
+        let mut cds = request(ResourceType::Cluster, "", &[], &[]);
+        cds.initial_resource_versions = versions(&before, ResourceType::Cluster);
+        let step = stream.on_request(&cds, &after);
+        assert_eq!(types(&step), CDS_THEN_EDS[..1]);
+        assert_eq!(names(&step.responses[0]), ["a"]);
+        let mut eds = request(ResourceType::ClusterLoadAssignment, "", &["a", "b"], &[]);
+        eds.initial_resource_versions = versions(&before, ResourceType::ClusterLoadAssignment);
+        let step = stream.on_request(&eds, &after);
+        assert_eq!(names(&step.responses[0]), ["a"]);
     }
 
     #[test]

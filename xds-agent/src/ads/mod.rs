@@ -136,6 +136,11 @@ pub(crate) mod test_snapshots {
     //! Small snapshots for the state-machine tests.
 
     use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+    use envoy_types::pb::envoy::config::cluster::v3::cluster::{
+        ClusterDiscoveryType, DiscoveryType, EdsClusterConfig,
+    };
+    use envoy_types::pb::envoy::config::core::v3::ConfigSource;
+    use envoy_types::pb::envoy::config::core::v3::config_source::ConfigSourceSpecifier;
     use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
     use envoy_types::pb::envoy::config::listener::v3::Listener;
 
@@ -167,6 +172,57 @@ pub(crate) mod test_snapshots {
                 stat_prefix: format!("g{generation}"),
                 ..Listener::default()
             }],
+            ..Resources::default()
+        };
+        Snapshot::new(&resources).unwrap()
+    }
+
+    /// EDS clusters over ADS, each `(name, settings)` with a connect timeout of `settings`
+    /// seconds, and a load assignment per cluster with `endpoints` endpoints; plus the STRICT_DNS
+    /// cluster `dns` (no load assignment) with a connect timeout of `dns_settings` seconds.
+    pub fn eds_snapshot(clusters: &[(&str, u32)], endpoints: u32, dns_settings: u32) -> Snapshot {
+        let timeout = |seconds: u32| {
+            Some(envoy_types::pb::google::protobuf::Duration {
+                seconds: seconds.into(),
+                nanos: 0,
+            })
+        };
+        let ads = ConfigSource {
+            config_source_specifier: Some(ConfigSourceSpecifier::Ads(Default::default())),
+            ..ConfigSource::default()
+        };
+        let mut eds: Vec<Cluster> = clusters
+            .iter()
+            .map(|(name, settings)| Cluster {
+                name: (*name).to_owned(),
+                cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Eds.into())),
+                eds_cluster_config: Some(EdsClusterConfig {
+                    eds_config: Some(ads.clone()),
+                    service_name: String::new(),
+                }),
+                connect_timeout: timeout(*settings),
+                ..Cluster::default()
+            })
+            .collect();
+        eds.push(Cluster {
+            name: "dns".to_owned(),
+            cluster_discovery_type: Some(ClusterDiscoveryType::Type(
+                DiscoveryType::StrictDns.into(),
+            )),
+            connect_timeout: timeout(dns_settings),
+            ..Cluster::default()
+        });
+        let resources = Resources {
+            load_assignments: clusters
+                .iter()
+                .map(|(name, _)| ClusterLoadAssignment {
+                    cluster_name: (*name).to_owned(),
+                    policy: None,
+                    named_endpoints: std::collections::HashMap::new(),
+                    endpoints: (0..endpoints).map(|_| Default::default()).collect(),
+                })
+                .collect(),
+            clusters: eds,
             ..Resources::default()
         };
         Snapshot::new(&resources).unwrap()

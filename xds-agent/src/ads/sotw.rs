@@ -1,6 +1,11 @@
 //! State-of-the-world ADS: every response carries all requested resources of its type.
+//!
+//! A CDS response that changes an EDS cluster Envoy already has is followed at once by an EDS
+//! response, even when the endpoints did not change: Envoy warms the changed cluster until it
+//! receives its ClusterLoadAssignment, and would otherwise wait for its initial fetch timeout.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 
@@ -16,6 +21,15 @@ struct Watch {
     wildcard: bool,
     /// Version and nonce of the latest response.
     sent: Option<(String, String)>,
+    /// CDS only: name → version of each cluster in the latest response, to tell which clusters
+    /// the next one changes. Shared with the snapshot.
+    clusters_sent: BTreeMap<Arc<str>, Arc<str>>,
+}
+
+impl Watch {
+    fn wants(&self, name: &str) -> bool {
+        self.wildcard || self.names.contains(name)
+    }
 }
 
 /// One `StreamAggregatedResources` stream.
@@ -120,12 +134,28 @@ impl SotwStream {
             return;
         };
         let of_type = snapshot.of(resource_type);
-        let resources: Vec<_> = of_type
+        let included: Vec<_> = of_type
             .resources
             .values()
-            .filter(|r| watch.wildcard || watch.names.contains(&*r.name))
-            .map(|r| r.body.clone())
+            .filter(|r| watch.wants(&r.name))
             .collect();
+        let resources: Vec<_> = included.iter().map(|r| r.body.clone()).collect();
+        // The assignments of EDS clusters this response changes: Envoy warms each on its own.
+        let mut warming = Vec::new();
+        if resource_type == ResourceType::Cluster {
+            let previous = std::mem::take(&mut watch.clusters_sent);
+            for cluster in &included {
+                let changed = previous
+                    .get(&*cluster.name)
+                    .is_some_and(|version| *version != cluster.version);
+                if changed && let Some(assignment) = snapshot.eds_assignment_of(&cluster.name) {
+                    warming.push(assignment.clone());
+                }
+                watch
+                    .clusters_sent
+                    .insert(cluster.name.clone(), cluster.version.clone());
+            }
+        }
         let nonce = self.nonces.next();
         watch.sent = Some((of_type.version.clone(), nonce.clone()));
         step.events.push(Event::Sent {
@@ -140,6 +170,15 @@ impl SotwStream {
             nonce,
             ..DiscoveryResponse::default()
         });
+        // Resend the endpoints of the changed clusters right after them (same version, new
+        // nonce). A type's first request is always answered, so only an existing watch needs it.
+        let resend = self
+            .watches
+            .get(&ResourceType::ClusterLoadAssignment)
+            .is_some_and(|eds| eds.sent.is_some() && warming.iter().any(|name| eds.wants(name)));
+        if resend {
+            self.respond(ResourceType::ClusterLoadAssignment, snapshot, step);
+        }
     }
 }
 
@@ -149,7 +188,7 @@ mod tests {
     use envoy_types::pb::google::rpc::Status;
 
     use super::*;
-    use crate::ads::test_snapshots::snapshot;
+    use crate::ads::test_snapshots::{eds_snapshot, snapshot};
 
     fn request(
         resource_type: ResourceType,
@@ -350,6 +389,155 @@ mod tests {
             ResourceType::Listener,
         ];
         assert_eq!(order, expected.map(|t| t.type_url().to_owned()));
+    }
+
+    /// A stream that watches every cluster and the endpoints of `eds`, both ACKed.
+    fn watching(snap: &Snapshot, eds: &[&str]) -> (SotwStream, DiscoveryResponse) {
+        let mut stream = SotwStream::new();
+        let cds = stream
+            .on_request(&request(ResourceType::Cluster, "", "", &[]), snap)
+            .responses
+            .remove(0);
+        stream.on_request(
+            &request(ResourceType::Cluster, &cds.version_info, &cds.nonce, &[]),
+            snap,
+        );
+        let endpoints = stream
+            .on_request(
+                &request(ResourceType::ClusterLoadAssignment, "", "", eds),
+                snap,
+            )
+            .responses
+            .remove(0);
+        let ack = stream.on_request(
+            &request(
+                ResourceType::ClusterLoadAssignment,
+                &endpoints.version_info,
+                &endpoints.nonce,
+                eds,
+            ),
+            snap,
+        );
+        assert!(ack.responses.is_empty());
+        (stream, endpoints)
+    }
+
+    #[test]
+    fn a_changed_eds_cluster_is_followed_by_its_unchanged_endpoints() {
+        let before = eds_snapshot(&[("a", 1), ("b", 1)], 1, 1);
+        let (mut stream, endpoints) = watching(&before, &["a", "b"]);
+        // Cluster a changes, its endpoints do not.
+        let after = eds_snapshot(&[("a", 2), ("b", 1)], 1, 1);
+        assert_eq!(
+            after.of(ResourceType::ClusterLoadAssignment).version,
+            endpoints.version_info
+        );
+        let step = stream.on_snapshot(&after);
+        let types: Vec<&str> = step.responses.iter().map(|r| r.type_url.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                ResourceType::Cluster.type_url(),
+                ResourceType::ClusterLoadAssignment.type_url()
+            ]
+        );
+        let resent = &step.responses[1];
+        assert_eq!(resent.version_info, endpoints.version_info);
+        assert_eq!(resent.resources.len(), 2, "state of the world: every name");
+        assert_ne!(resent.nonce, endpoints.nonce);
+        // Envoy's EDS request sent before it read the resend is stale; the ACK of the resend is
+        // recorded; neither is answered.
+        let stale = stream.on_request(
+            &request(
+                ResourceType::ClusterLoadAssignment,
+                &endpoints.version_info,
+                &endpoints.nonce,
+                &["a", "b"],
+            ),
+            &after,
+        );
+        assert!(stale.responses.is_empty());
+        assert!(matches!(stale.events[0], Event::StaleNonce { .. }));
+        let ack = stream.on_request(
+            &request(
+                ResourceType::ClusterLoadAssignment,
+                &resent.version_info,
+                &resent.nonce,
+                &["a", "b"],
+            ),
+            &after,
+        );
+        assert!(ack.responses.is_empty());
+        assert!(matches!(ack.events[0], Event::Ack { .. }));
+        assert!(stream.on_snapshot(&after).responses.is_empty());
+    }
+
+    #[test]
+    fn a_cluster_and_endpoint_change_sends_the_endpoints_once() {
+        let before = eds_snapshot(&[("a", 1)], 1, 1);
+        let (mut stream, _) = watching(&before, &["a"]);
+        let step = stream.on_snapshot(&eds_snapshot(&[("a", 2)], 2, 1));
+        assert_eq!(step.responses.len(), 2, "{:?}", step.responses);
+        assert_eq!(
+            step.responses[1].type_url,
+            ResourceType::ClusterLoadAssignment.type_url()
+        );
+    }
+
+    #[test]
+    fn a_cds_response_to_a_request_also_resends_the_endpoints() {
+        let before = eds_snapshot(&[("a", 1)], 1, 1);
+        let mut stream = SotwStream::new();
+        let cds = stream
+            .on_request(&request(ResourceType::Cluster, "", "", &[]), &before)
+            .responses
+            .remove(0);
+        stream.on_request(
+            &request(ResourceType::ClusterLoadAssignment, "", "", &["a"]),
+            &before,
+        );
+        // The ACK of the first CDS response arrives after the snapshot changed, before the
+        // stream saw the change: it is answered with the new clusters, and then the endpoints.
+        let after = eds_snapshot(&[("a", 2)], 1, 1);
+        let step = stream.on_request(
+            &request(ResourceType::Cluster, &cds.version_info, &cds.nonce, &[]),
+            &after,
+        );
+        let types: Vec<&str> = step.responses.iter().map(|r| r.type_url.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                ResourceType::Cluster.type_url(),
+                ResourceType::ClusterLoadAssignment.type_url()
+            ]
+        );
+        assert!(stream.on_snapshot(&after).responses.is_empty());
+    }
+
+    #[test]
+    fn only_a_changed_eds_cluster_that_is_watched_resends_endpoints() {
+        let before = eds_snapshot(&[("a", 1), ("b", 1)], 1, 1);
+        // A STRICT_DNS cluster resolves its own hosts: no endpoints to resend.
+        let (mut stream, _) = watching(&before, &["a", "b"]);
+        let step = stream.on_snapshot(&eds_snapshot(&[("a", 1), ("b", 1)], 1, 2));
+        assert_eq!(step.responses.len(), 1);
+        assert_eq!(step.responses[0].type_url, ResourceType::Cluster.type_url());
+        // Cluster b changes but Envoy watches only a's endpoints.
+        let (mut stream, _) = watching(&before, &["a"]);
+        let step = stream.on_snapshot(&eds_snapshot(&[("a", 1), ("b", 2)], 1, 1));
+        assert_eq!(step.responses.len(), 1);
+        // A new cluster: Envoy asks for its endpoints itself (a change of names).
+        let (mut stream, _) = watching(&before, &["a", "b"]);
+        let step = stream.on_snapshot(&eds_snapshot(&[("a", 1), ("b", 1), ("c", 1)], 1, 1));
+        let types: Vec<&str> = step.responses.iter().map(|r| r.type_url.as_str()).collect();
+        assert_eq!(
+            types,
+            [
+                ResourceType::Cluster.type_url(),
+                ResourceType::ClusterLoadAssignment.type_url()
+            ],
+            "the new assignment changes the EDS version"
+        );
     }
 
     #[test]

@@ -56,11 +56,13 @@ pub fn is_http(port: &ServicePort) -> bool {
     matches!(protocol.as_str(), "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB")
 }
 
-/// The endpoints of `entry` for `port`. Errors are about the ServiceEntry or a WorkloadEntry
-/// (the second element names which object, `None` for the entry itself).
+/// The endpoints of `entry` for `port`, the entry's `spec.ports[port_index]`. Errors are about
+/// the ServiceEntry or a WorkloadEntry (the second element names which object, `None` for the
+/// entry itself).
 pub fn endpoints_for_port<'a>(
     entry: &Parsed<'a, ServiceEntrySpec>,
     port: &ServicePort,
+    port_index: usize,
     workload_entries: &[Parsed<'a, WorkloadEntrySpec>],
     hash_keys: HashKeySource,
 ) -> Result<Vec<Endpoint>, Vec<(Option<usize>, PathError)>> {
@@ -119,17 +121,31 @@ pub fn endpoints_for_port<'a>(
             }
         }
     } else if resolution == Resolution::Dns {
-        for host in spec.hosts.iter().filter(|h| !h.starts_with('*')) {
-            let port_number = port.target_port.unwrap_or(port.number);
-            let port_number = u16::try_from(port_number).unwrap_or_default();
-            endpoints.push(Endpoint {
-                address: EndpointAddress::Dns {
-                    host: host.clone(),
-                    port: port_number,
-                },
-                weight: 1,
-                hash_key: None,
-            });
+        // The hosts are the endpoints: they listen on the port's targetPort, else its number.
+        let (field, number) = match port.target_port {
+            Some(target) => ("targetPort", target),
+            None => ("number", port.number),
+        };
+        match u16::try_from(number).ok().filter(|p| *p != 0) {
+            Some(port_number) => {
+                for host in spec.hosts.iter().filter(|h| !h.starts_with('*')) {
+                    endpoints.push(Endpoint {
+                        address: EndpointAddress::Dns {
+                            host: host.clone(),
+                            port: port_number,
+                        },
+                        weight: 1,
+                        hash_key: None,
+                    });
+                }
+            }
+            None => errors.push((
+                None,
+                (
+                    spec_path.key("ports").index(port_index).key(field),
+                    format!("port {number} is outside 1-65535"),
+                ),
+            )),
         }
     } else {
         errors.push((

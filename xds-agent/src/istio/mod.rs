@@ -147,6 +147,7 @@ pub fn from_documents(documents: &[&Document]) -> Result<IstioConfig, Vec<Config
                     entry,
                     &host,
                     port,
+                    p,
                     &objects.workload_entries,
                     &mut errors,
                 ) else {
@@ -275,6 +276,7 @@ fn service<'a>(
     entry: &Parsed<'a, ServiceEntrySpec>,
     host: &str,
     port: &objects::ServicePort,
+    port_index: usize,
     workload_entries: &[Parsed<'a, objects::WorkloadEntrySpec>],
     errors: &mut Vec<ConfigError>,
 ) -> Option<Service> {
@@ -294,6 +296,7 @@ fn service<'a>(
     let endpoints = match endpoints::endpoints_for_port(
         entry,
         port,
+        port_index,
         workload_entries,
         rule.extensions.hash_keys,
     ) {

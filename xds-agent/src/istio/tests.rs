@@ -577,6 +577,36 @@ spec:
 }
 
 #[test]
+fn a_dns_host_port_above_65535_is_an_error_at_its_field() {
+    let entry = |port: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: api}}\nspec:\n  hosts: [api.example.com]\n  ports:\n    - name: https\n      protocol: HTTP\n{port}  resolution: DNS\n"
+        )
+    };
+    let rule = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: api}\nspec:\n  host: api.example.com\n  trafficPolicy:\n    loadBalancer:\n      consistentHash: {useSourceIp: true}\n";
+    let target = entry("      number: 443\n      targetPort: 70000\n");
+    assert_eq!(
+        errors(&[&target, rule]),
+        ["istio.yaml:10:19: spec.ports[0].targetPort: port 70000 is outside 1-65535"]
+    );
+    let number = entry("      number: 65536\n");
+    assert_eq!(
+        errors(&[&number, rule]),
+        ["istio.yaml:9:15: spec.ports[0].number: port 65536 is outside 1-65535"]
+    );
+    let fine = entry("      number: 443\n      targetPort: 65535\n");
+    let config = loaded(&[&fine, rule]);
+    let api = service(&config, "outbound|443||api.example.com");
+    assert_eq!(
+        api.endpoints[0].address,
+        EndpointAddress::Dns {
+            host: "api.example.com".into(),
+            port: 65535
+        }
+    );
+}
+
+#[test]
 fn a_second_rule_for_the_same_host_is_rejected() {
     let first = rule(
         "v1",

@@ -2,4 +2,5 @@
 
 pub mod cel_subset;
 pub mod openapi;
+pub mod package_schemas;
 pub mod yaml_docs;
