@@ -1,16 +1,19 @@
-//! The HTTP/1.1 connection loop: parse a request head, drain its body, answer, repeat while kept alive.
+//! The HTTP/1.1 connection loop: parse a request head, read or drain its body, answer, repeat while kept
+//! alive. In `--llm` mode the OpenAI paths and `/metrics` are answered by [`crate::llm`].
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
+
+use crate::llm::LlmBackend;
 
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const AFFINITY_HEADER: &str = "x-affinity-key";
 
 /// A parsed request head.
-struct RequestHead {
-    path: String,
+pub(crate) struct RequestHead {
+    pub(crate) path: String,
     version_1_0: bool,
     headers: Vec<(String, String)>,
 }
@@ -33,8 +36,11 @@ impl RequestHead {
     }
 }
 
-/// Serves one client connection until it closes, errs or idles out.
-pub fn serve_connection(stream: TcpStream, name: &str) {
+/// The largest request body the LLM mode reads.
+const MAX_LLM_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Serves one client connection until it closes, errs or idles out; `llm` answers the OpenAI paths.
+pub fn serve_connection(stream: TcpStream, name: &str, llm: Option<&LlmBackend>) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_nodelay(true);
     let peer = stream
@@ -46,13 +52,20 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
     };
     let mut reader = BufReader::new(stream);
     loop {
+        let llm_request = |head: &RequestHead| llm.filter(|_| LlmBackend::handles(&head.path));
         let request = match read_head(&mut reader) {
-            Ok(Some(head)) => drain_body(&mut reader, &head).map(|()| head),
+            Ok(Some(head)) => {
+                if llm_request(&head).is_some() {
+                    read_body(&mut reader, &head, MAX_LLM_BODY_BYTES).map(|body| (head, body))
+                } else {
+                    drain_body(&mut reader, &head).map(|()| (head, Vec::new()))
+                }
+            }
             Ok(None) => return,
             Err(message) => Err(message),
         };
-        let head = match request {
-            Ok(head) => head,
+        let (head, body) = match request {
+            Ok(request) => request,
             Err(message) => {
                 let _ = write_response(
                     &mut writer,
@@ -66,6 +79,12 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
             }
         };
         let close = head.wants_close();
+        if let Some(llm) = llm_request(&head) {
+            if llm.respond(&mut writer, &head.path, &body, close).is_err() || close {
+                return;
+            }
+            continue;
+        }
         let (content_type, body) = if head.path == "/healthz" {
             ("text/plain", "ok\n".to_string())
         } else {
@@ -160,6 +179,24 @@ fn read_head(reader: &mut impl BufRead) -> Result<Option<RequestHead>, String> {
 
 /// Reads and discards the request body (Content-Length or chunked).
 fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<(), String> {
+    copy_body(reader, head, &mut std::io::sink(), u64::MAX)
+}
+
+/// Reads the request body (Content-Length or chunked), at most `limit` bytes.
+fn read_body(reader: &mut impl BufRead, head: &RequestHead, limit: u64) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    copy_body(reader, head, &mut body, limit)?;
+    Ok(body)
+}
+
+/// Copies the request body to `out`; more than `limit` bytes is an error.
+fn copy_body(
+    reader: &mut impl BufRead,
+    head: &RequestHead,
+    out: &mut impl Write,
+    limit: u64,
+) -> Result<(), String> {
+    let mut copied_total = 0u64;
     let chunked = head
         .values("transfer-encoding")
         .any(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -184,7 +221,12 @@ fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<(), Strin
                     }
                 }
             }
-            discard(reader, size + 2)?;
+            copied_total = copied_total.saturating_add(size);
+            if copied_total > limit {
+                return Err(format!("request body larger than {limit} bytes"));
+            }
+            copy_exact(reader, size, out)?;
+            copy_exact(reader, 2, &mut std::io::sink())?;
         }
     }
     let length = match head.values("content-length").next() {
@@ -193,11 +235,14 @@ fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<(), Strin
             .map_err(|_| format!("bad content-length {value:?}"))?,
         None => 0,
     };
-    discard(reader, length)
+    if length > limit {
+        return Err(format!("request body larger than {limit} bytes"));
+    }
+    copy_exact(reader, length, out)
 }
 
-fn discard(reader: &mut impl BufRead, bytes: u64) -> Result<(), String> {
-    let copied = std::io::copy(&mut reader.by_ref().take(bytes), &mut std::io::sink())
+fn copy_exact(reader: &mut impl BufRead, bytes: u64, out: &mut impl Write) -> Result<(), String> {
+    let copied = std::io::copy(&mut reader.by_ref().take(bytes), out)
         .map_err(|e| format!("read failed: {e}"))?;
     if copied == bytes {
         Ok(())
@@ -292,7 +337,7 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
-            serve_connection(stream, "b1");
+            serve_connection(stream, "b1", None);
         });
         let mut client = TcpStream::connect(address).unwrap();
         client.write_all(raw.as_bytes()).unwrap();
