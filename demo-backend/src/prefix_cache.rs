@@ -113,6 +113,12 @@ impl PrefixCache {
         self.slots.is_empty()
     }
 
+    /// Whether block `hash` is cached (without touching it).
+    #[must_use]
+    pub fn contains(&self, hash: u64) -> bool {
+        self.slots.contains_key(&hash)
+    }
+
     /// How many leading blocks of `hashes` are cached, without changing the cache.
     #[must_use]
     pub fn cached_run(&self, hashes: &[u64]) -> usize {
@@ -127,7 +133,7 @@ impl PrefixCache {
     pub fn serve(&mut self, hashes: &[u64]) -> usize {
         let cached = self.cached_run(hashes);
         for &hash in hashes.iter().rev() {
-            self.touch(hash);
+            self.insert(hash);
         }
         cached
     }
@@ -158,17 +164,22 @@ impl PrefixCache {
         }
     }
 
-    fn touch(&mut self, hash: u64) {
+    /// Makes `hash` the most recently used block, inserting it if new; returns the block evicted
+    /// to make room, if any.
+    pub fn insert(&mut self, hash: u64) -> Option<u64> {
         if let Some(&index) = self.slots.get(&hash) {
             self.unlink(index);
             self.push_newest(index);
-            return;
+            return None;
         }
+        let mut evicted = None;
         let index = if self.slots.len() >= self.capacity {
             // Reuse the oldest node for the new block.
             let index = self.oldest;
             self.unlink(index);
-            self.slots.remove(&self.nodes[index].hash);
+            let old = self.nodes[index].hash;
+            self.slots.remove(&old);
+            evicted = Some(old);
             self.nodes[index].hash = hash;
             index
         } else {
@@ -181,6 +192,7 @@ impl PrefixCache {
         };
         self.slots.insert(hash, index);
         self.push_newest(index);
+        evicted
     }
 }
 
@@ -244,6 +256,8 @@ mod tests {
         assert_eq!(cache.cached_run(&a), 2);
         assert_eq!(cache.cached_run(&c), 2);
         assert_eq!(cache.len(), 4);
+        assert!(cache.contains(a[0]) && !cache.contains(b[0]));
+        assert_eq!(cache.insert(b[0]), Some(a[1]));
     }
 
     #[test]
