@@ -8,7 +8,9 @@
 //! default 16, at most 4096) generated words. `"stream": true` is answered as server-sent events,
 //! one HTTP chunk per event, flushed one by one, ending with `data: [DONE]`; the last content event
 //! carries the usage. With `--ms-per-uncached-token`, the first byte waits that long per uncached
-//! prompt token (a stand-in for prefill time, to show time to first token). `/metrics` has
+//! prompt token (a stand-in for prefill time, to show time to first token); with
+//! `--ms-per-output-token`, each completion token takes that long too (before the JSON answer, or
+//! between events when streaming), so replays keep realistic numbers of requests in flight. `/metrics` has
 //! Prometheus counters named like vLLM's: `vllm:prefix_cache_queries` and `vllm:prefix_cache_hits`
 //! (in tokens), `vllm:prompt_tokens`, `vllm:generation_tokens` and `vllm:request_success`.
 
@@ -32,6 +34,8 @@ pub struct LlmSettings {
     pub cache_blocks: usize,
     /// Delay per uncached prompt token before the first byte, in milliseconds.
     pub ms_per_uncached_token: f64,
+    /// Delay per completion token, in milliseconds.
+    pub ms_per_output_token: f64,
 }
 
 /// One simulated vLLM server: its cache and its counters.
@@ -39,6 +43,7 @@ pub struct LlmBackend {
     name: String,
     block_tokens: usize,
     ms_per_uncached_token: f64,
+    ms_per_output_token: f64,
     cache: Mutex<PrefixCache>,
     queries: AtomicU64,
     hits: AtomicU64,
@@ -61,6 +66,7 @@ impl LlmBackend {
             name: name.to_owned(),
             block_tokens: settings.block_tokens.max(1),
             ms_per_uncached_token: settings.ms_per_uncached_token.max(0.0),
+            ms_per_output_token: settings.ms_per_output_token.max(0.0),
             cache: Mutex::new(PrefixCache::new(settings.cache_blocks)),
             queries: AtomicU64::new(0),
             hits: AtomicU64::new(0),
@@ -107,11 +113,8 @@ impl LlmBackend {
             Err(message) => return self.write_error(writer, &message, close),
         };
         let usage = self.serve_prompt(&prompt, completion_tokens(&request));
-        if self.ms_per_uncached_token > 0.0 {
-            #[allow(clippy::cast_precision_loss)]
-            let ms = (usage.prompt - usage.cached) as f64 * self.ms_per_uncached_token;
-            std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
-        }
+        #[allow(clippy::cast_precision_loss)]
+        sleep_ms((usage.prompt - usage.cached) as f64 * self.ms_per_uncached_token);
         let chat = path == "/v1/chat/completions";
         let model = request.get("model").cloned().unwrap_or(Value::Null);
         let id = format!(
@@ -122,6 +125,8 @@ impl LlmBackend {
         if request.get("stream").and_then(Value::as_bool) == Some(true) {
             self.write_stream(writer, chat, &id, &model, &usage, close)
         } else {
+            #[allow(clippy::cast_precision_loss)]
+            sleep_ms(usage.completion as f64 * self.ms_per_output_token);
             let text = completion_text(0, usage.completion);
             let choice = if chat {
                 json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"})
@@ -223,6 +228,7 @@ impl LlmBackend {
             "text_completion"
         };
         for index in 0..usage.completion.max(1) {
+            sleep_ms(self.ms_per_output_token);
             let last = index + 1 >= usage.completion.max(1);
             let text = if usage.completion == 0 {
                 String::new()
@@ -270,6 +276,12 @@ impl LlmBackend {
         );
         writer.write_all(response.as_bytes())?;
         writer.flush()
+    }
+}
+
+fn sleep_ms(ms: f64) {
+    if ms > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
     }
 }
 
@@ -339,6 +351,7 @@ mod tests {
                 block_tokens: 4,
                 cache_blocks: 1000,
                 ms_per_uncached_token: 0.0,
+                ms_per_output_token: 0.0,
             },
         ));
         let server = Arc::clone(&backend);

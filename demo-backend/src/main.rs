@@ -17,7 +17,7 @@ use std::sync::Arc;
 use demo_backend::prefix_cache::DEFAULT_BLOCK_TOKENS;
 
 const USAGE: &str = "usage: demo-backend --listen 127.0.0.1:8081 --name NAME \
-                     [--llm [--block-tokens 16] [--cache-blocks 31250] [--ms-per-uncached-token 0]]";
+                     [--llm [--block-tokens 16] [--cache-blocks 31250] [--ms-per-uncached-token 0] [--ms-per-output-token 0]]";
 
 /// vLLM's block size is 16 tokens; 31,250 blocks (500k tokens) is the Gateway API Inference
 /// Extension's sizing of one Llama-3-8B pod on an 80 GB H100 (its `lruCapacityPerServer` default).
@@ -41,6 +41,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         block_tokens: DEFAULT_BLOCK_TOKENS,
         cache_blocks: DEFAULT_CACHE_BLOCKS,
         ms_per_uncached_token: 0.0,
+        ms_per_output_token: 0.0,
     };
     while let Some(flag) = args.next() {
         if flag == "--llm" {
@@ -56,6 +57,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--block-tokens" => settings.block_tokens = number(&flag, &value)?,
             "--cache-blocks" => settings.cache_blocks = number(&flag, &value)?,
             "--ms-per-uncached-token" => settings.ms_per_uncached_token = number(&flag, &value)?,
+            "--ms-per-output-token" => settings.ms_per_output_token = number(&flag, &value)?,
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
