@@ -1,11 +1,16 @@
 //! The filter's whole per-request decision, from a validated config compiled once.
+//!
+//! A request is evaluated at its headers; when a body source must see the body first, the
+//! outcome is [`Outcome::NeedBody`] and the host evaluates again as the body arrives (the same
+//! request view, now with [`Body::Bytes`](crate::Body)), until the outcome is anything else. The
+//! window is final at `maxBodyBytes`, so the host never buffers more than that.
 
-use crate::config::{
-    ConfigErrors, FilterConfig, HashMode, KeySource, OnMissing, parse_ttl_seconds,
-};
+use crate::body::BodyIssue;
+use crate::config::{ConfigErrors, FilterConfig, HashMode, OnMissing, parse_ttl_seconds};
 use crate::hash::affinity_header_value_bytes;
-use crate::key::{SourceKind, derive_key, normalise};
+use crate::key::{Derivation, KeyOptions, derive_key, normalise};
 use crate::request::RequestView;
+use crate::sources::{KeySource, SourceKind};
 
 /// A validated config in the form the request path uses: built once per configuration and shared
 /// by every request.
@@ -17,6 +22,8 @@ pub struct AffinityPolicy {
     output_header: String,
     hash: HashMode,
     on_missing: MissingAction,
+    max_body_bytes: usize,
+    reads_body: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +40,9 @@ pub struct Decision<'p> {
     pub strip_output_header: bool,
     /// What follows.
     pub outcome: Outcome<'p>,
+    /// A body source looked at the body and found no key in it, for this reason (counted once
+    /// the outcome is final).
+    pub body_issue: Option<BodyIssue>,
 }
 
 /// The outcome for one request.
@@ -56,6 +66,9 @@ pub enum Outcome<'p> {
         /// The full `Set-Cookie` header value.
         set_cookie: String,
     },
+    /// A body source needs (more of) the body: hold the request and evaluate again when more of
+    /// the body has arrived.
+    NeedBody,
     /// No source matched and `onMissing` is `reject`: answer locally.
     Reject {
         /// HTTP status.
@@ -71,6 +84,7 @@ impl AffinityPolicy {
     /// cookie always makes later requests stick.
     pub fn new(config: FilterConfig) -> Result<AffinityPolicy, ConfigErrors> {
         config.validate()?;
+        let reads_body = config.reads_body();
         let FilterConfig {
             mut keys,
             lowercase,
@@ -78,6 +92,7 @@ impl AffinityPolicy {
             output_header,
             hash,
             on_missing,
+            max_body_bytes,
         } = config;
         let on_missing = match on_missing {
             OnMissing::PassThrough => MissingAction::PassThrough,
@@ -120,7 +135,20 @@ impl AffinityPolicy {
             output_header: output_header.to_ascii_lowercase(),
             hash,
             on_missing,
+            max_body_bytes,
+            reads_body,
         })
+    }
+
+    /// Whether a source reads the request body (the host must then be able to pause a request
+    /// at its headers).
+    pub fn reads_body(&self) -> bool {
+        self.reads_body
+    }
+
+    /// At most how many body bytes the body sources read.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
     }
 
     /// The output header's name, in lower case.
@@ -142,16 +170,23 @@ impl AffinityPolicy {
         new_session_id: impl FnOnce() -> Option<String>,
     ) -> Decision<'_> {
         let strip_output_header = request.first_header_value(&self.output_header).is_some();
-        let outcome = match derive_key(&self.sources, request, self.lowercase) {
-            Some(key) => Outcome::Keyed {
+        let options = KeyOptions {
+            lowercase: self.lowercase,
+            max_body_bytes: self.max_body_bytes,
+        };
+        let derived = derive_key(&self.sources, request, options);
+        let outcome = match derived.derivation {
+            Derivation::Keyed(key) => Outcome::Keyed {
                 source: key.kind,
                 header_value: self.header_value(key.kind, &key.value),
             },
-            None => self.on_missing(new_session_id),
+            Derivation::NeedBody => Outcome::NeedBody,
+            Derivation::Missing => self.on_missing(new_session_id),
         };
         Decision {
             strip_output_header,
             outcome,
+            body_issue: derived.body_issue,
         }
     }
 

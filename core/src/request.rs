@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use crate::body::Body;
+
 /// A read-only view of one HTTP request.
 pub trait RequestView {
     /// Every value of the request header `name` (match it ASCII-case-insensitively: names come
@@ -21,6 +23,11 @@ pub trait RequestView {
     /// The downstream address as Envoy reports it in `source.address` (`10.1.2.3:5678`,
     /// `[::1]:5678`). Called only when a `sourceIp` source is reached, so it may be costly.
     fn source_address(&self) -> Option<Vec<u8>>;
+
+    /// The request body as far as it has arrived. Read only when a body source is reached.
+    fn body(&self) -> Body<'_> {
+        Body::None
+    }
 }
 
 /// An owned request: for tests, benchmarks and tools that simulate what the filter would see.
@@ -28,6 +35,18 @@ pub trait RequestView {
 pub struct OwnedRequest {
     headers: Vec<(String, Vec<u8>)>,
     source_address: Option<Vec<u8>>,
+    body: OwnedBody,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum OwnedBody {
+    #[default]
+    None,
+    Pending,
+    Bytes {
+        bytes: Vec<u8>,
+        complete: bool,
+    },
 }
 
 impl OwnedRequest {
@@ -53,6 +72,30 @@ impl OwnedRequest {
         self.source_address = Some(address.as_ref().to_vec());
         self
     }
+
+    /// Sets the whole body (the request has ended).
+    pub fn body(mut self, bytes: impl AsRef<[u8]>) -> OwnedRequest {
+        self.body = OwnedBody::Bytes {
+            bytes: bytes.as_ref().to_vec(),
+            complete: true,
+        };
+        self
+    }
+
+    /// Sets the first bytes of a body that has not ended yet.
+    pub fn partial_body(mut self, bytes: impl AsRef<[u8]>) -> OwnedRequest {
+        self.body = OwnedBody::Bytes {
+            bytes: bytes.as_ref().to_vec(),
+            complete: false,
+        };
+        self
+    }
+
+    /// Says a body follows but none of it has arrived (as at the request headers).
+    pub fn pending_body(mut self) -> OwnedRequest {
+        self.body = OwnedBody::Pending;
+        self
+    }
 }
 
 impl RequestView for OwnedRequest {
@@ -69,6 +112,17 @@ impl RequestView for OwnedRequest {
 
     fn source_address(&self) -> Option<Vec<u8>> {
         self.source_address.clone()
+    }
+
+    fn body(&self) -> Body<'_> {
+        match &self.body {
+            OwnedBody::None => Body::None,
+            OwnedBody::Pending => Body::Pending,
+            OwnedBody::Bytes { bytes, complete } => Body::Bytes {
+                bytes,
+                complete: *complete,
+            },
+        }
     }
 }
 

@@ -121,7 +121,7 @@ fn canonical_json_round_trips_and_is_stable() {
         "{json}"
     );
     assert!(
-        json.ends_with(r#""hash":"xxh64","onMissing":"passThrough"}"#),
+        json.ends_with(r#""hash":"xxh64","onMissing":"passThrough","maxBodyBytes":262144}"#),
         "{json}"
     );
     let issue = FilterConfig {
@@ -270,6 +270,35 @@ fn schema_errors_name_the_field() {
         assert_eq!(errors.0[0].path, path, "{json}: {errors}");
         assert!(errors.0[0].message.contains(message), "{json}: {errors}");
     }
+}
+
+#[test]
+fn body_source_errors_name_the_field() {
+    let errors = parse_err(
+        r#"{"keys": [{"jsonBody": "user"}, {"jsonBody": "/a~2"}, {"promptPrefix": {"scope": {"bytes": 0}}}], "maxBodyBytes": 100}"#,
+    );
+    assert_eq!(
+        paths(&errors),
+        [
+            "keys[0].jsonBody",
+            "keys[1].jsonBody",
+            "keys[2].promptPrefix.scope.bytes",
+            "maxBodyBytes"
+        ],
+        "{errors}"
+    );
+    assert!(
+        errors.to_string().contains("must start with `/`"),
+        "{errors}"
+    );
+    assert!(
+        errors
+            .to_string()
+            .contains("maxBodyBytes: must be between 1024 and 16777216, got 100"),
+        "{errors}"
+    );
+    let scope = parse_err(r#"{"keys": [{"promptPrefix": {"scope": "turn"}}]}"#);
+    assert_eq!(paths(&scope), ["keys[0].promptPrefix.scope"], "{scope}");
 }
 
 #[test]
@@ -422,6 +451,10 @@ fn json_reader_agrees_with_serde() {
         r#"{"keys": [{"cookie": "s"}], "onMissing": {"issueCookie": {}}}"#,
         r#"{"onMissing": {"issueCookie": {"name": "n", "ttl": "1.5s", "path": "/a", "httpOnly": false, "secure": true, "sameSite": "None"}}, "keys": [{"cookie": "s"}]}"#,
         "\n{ \"keys\" :\t[ { \"query\" : \"u\\u0073er\" } ] }\r\n",
+        r#"{"keys": [{"jsonBody": "/metadata/session_id"}, {"promptPrefix": {}}], "maxBodyBytes": 1024}"#,
+        r#"{"keys": [{"promptPrefix": {"scope": "conversation"}}, {"promptPrefix": {"scope": "system"}}]}"#,
+        r#"{"keys": [{"promptPrefix": {"scope": {"bytes": 4096}}}], "maxBodyBytes": 16777216}"#,
+        r#"{"keys": [{"composite": [{"header": "x-tenant"}, {"jsonBody": "/user"}]}]}"#,
     ];
     for json in valid {
         let ours = FilterConfig::from_json(json.as_bytes())
@@ -453,6 +486,13 @@ fn json_reader_agrees_with_serde() {
         r#"{"keys": [{"cookie": "s"}], "lowercase": 1}"#,
         r#"{"keys": [{"cookie": "s"}], "maxKeyLength": "256"}"#,
         r#"{"keys": [{"cookie": "s"}], "outputHeader": ["x"]}"#,
+        r#"{"keys": [{"jsonBody": 1}]}"#,
+        r#"{"keys": [{"promptPrefix": null}]}"#,
+        r#"{"keys": [{"promptPrefix": {"scope": "turn"}}]}"#,
+        r#"{"keys": [{"promptPrefix": {"scope": {"bytes": -1}}}]}"#,
+        r#"{"keys": [{"promptPrefix": {"scope": {"chars": 10}}}]}"#,
+        r#"{"keys": [{"promptPrefix": {"size": 10}}]}"#,
+        r#"{"keys": [{"cookie": "s"}], "maxBodyBytes": "1k"}"#,
         r#""keys""#,
     ];
     for json in schema_errors {

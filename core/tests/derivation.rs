@@ -3,9 +3,42 @@
 
 use std::cell::Cell;
 
+use affinity_core::body::Lookup;
 use affinity_core::config::SourceIp;
-use affinity_core::key::{DerivedKey, derive_key, source_value};
+use affinity_core::key::{self, Derivation, DerivedKey, KeyOptions};
 use affinity_core::{KeySource, OwnedRequest, RequestView, SourceKind};
+
+fn options(lowercase: bool) -> KeyOptions {
+    KeyOptions {
+        lowercase,
+        max_body_bytes: 1024,
+    }
+}
+
+/// The key the header-phase sources give (none of these tests has a body).
+fn derive_key(
+    sources: &[KeySource],
+    request: &impl RequestView,
+    lowercase: bool,
+) -> Option<DerivedKey> {
+    match key::derive_key(sources, request, options(lowercase)).derivation {
+        Derivation::Keyed(key) => Some(key),
+        Derivation::Missing => None,
+        Derivation::NeedBody => unreachable!("no body source here"),
+    }
+}
+
+fn source_value(
+    source: &KeySource,
+    request: &impl RequestView,
+    lowercase: bool,
+) -> Option<Vec<u8>> {
+    match key::source_value(source, request, options(lowercase)) {
+        Lookup::Found(value) => Some(value),
+        Lookup::Missing => None,
+        Lookup::NeedBody => unreachable!("no body source here"),
+    }
+}
 
 fn header(name: &str) -> KeySource {
     KeySource::Header(name.into())

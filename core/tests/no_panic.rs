@@ -2,9 +2,9 @@
 //! (Deterministic xorshift, so a failure reproduces.)
 
 use affinity_core::config::SourceIp;
-use affinity_core::cookie::find_cookie;
-use affinity_core::query::find_query_param;
-use affinity_core::source_ip::{canonical_ip, forwarded_for_ip};
+use affinity_core::sources::cookie::find_cookie;
+use affinity_core::sources::query::find_query_param;
+use affinity_core::sources::source_ip::{canonical_ip, forwarded_for_ip};
 use affinity_core::{AffinityPolicy, FilterConfig, KeySource, OwnedRequest};
 
 struct XorShift(u64);
@@ -97,5 +97,68 @@ fn random_requests_through_the_policy_never_panic() {
             .with_source_address(random.bytes(24));
         let _ = policy.evaluate(&request, || Some("id".into()));
         let _ = passthrough.evaluate(&request, || None);
+    }
+}
+
+const BODY_CONFIG: &str = r#"{"keys": [{"jsonBody": "/metadata/session_id"}, {"jsonBody": "/messages/0/content"}, {"promptPrefix": {}}, {"promptPrefix": {"scope": "system"}}, {"promptPrefix": {"scope": {"bytes": 16}}}, {"composite": [{"header": "a"}, {"jsonBody": "/user"}]}], "maxBodyBytes": 1024}"#;
+
+const CHAT_BODY: &str = r#"{"model":"m","messages":[{"role":"system","content":"s\u00e9"},{"role":"user","content":[{"type":"text","text":"q"},{"type":"image_url","image_url":{"url":"x"}}]}],"tools":[{"type":"function"}],"metadata":{"session_id":"abc"},"user":"u","system":"x","prompt":["a",1],"input":[{"role":"user","content":"i"}]}"#;
+
+/// Every body source over random bodies, mutated chat bodies, and every prefix of them — at the
+/// headers, partly arrived, complete — never panics, and a partial body never decides what its
+/// complete form contradicts: once a prefix is keyed, the whole body gives the same key.
+#[test]
+fn random_and_mutated_bodies_never_panic_and_early_keys_hold() {
+    let config = FilterConfig::from_json(BODY_CONFIG.as_bytes()).unwrap();
+    let policies: Vec<AffinityPolicy> = config
+        .keys
+        .iter()
+        .map(|key| {
+            AffinityPolicy::new(FilterConfig {
+                keys: vec![key.clone()],
+                ..config.clone()
+            })
+            .unwrap()
+        })
+        .collect();
+    let json = |request: OwnedRequest| request.header("content-type", "application/json");
+    let mut random = XorShift(0x0bad_cafe_dead_beef);
+    let mut bodies: Vec<Vec<u8>> = (0..2_000).map(|_| random.bytes(200)).collect();
+    for _ in 0..2_000 {
+        let mut doc = CHAT_BODY.as_bytes().to_vec();
+        for _ in 0..(random.next() % 4 + 1) {
+            let at = (random.next() % doc.len() as u64) as usize;
+            match random.next() % 3 {
+                0 => doc[at] = random.next() as u8,
+                1 => {
+                    doc.remove(at);
+                }
+                _ => doc.insert(at, doc[at]),
+            }
+        }
+        bodies.push(doc);
+    }
+    bodies.push(CHAT_BODY.as_bytes().to_vec());
+    for body in &bodies {
+        for policy in &policies {
+            let whole = policy
+                .evaluate(
+                    &json(OwnedRequest::new().header("a", "t").body(body)),
+                    || None,
+                )
+                .outcome;
+            let _ = policy.evaluate(&json(OwnedRequest::new().pending_body()), || None);
+            for end in (0..body.len()).step_by(7) {
+                let partial = json(
+                    OwnedRequest::new()
+                        .header("a", "t")
+                        .partial_body(&body[..end]),
+                );
+                let early = policy.evaluate(&partial, || None).outcome;
+                if matches!(early, affinity_core::Outcome::Keyed { .. }) {
+                    assert_eq!(early, whole, "{}", String::from_utf8_lossy(body));
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! The HTTP/1.1 connection loop: parse a request head, read or drain its body, answer, repeat while kept
-//! alive. In `--llm` mode the OpenAI paths and `/metrics` are answered by [`crate::llm`].
+//! The HTTP/1.1 connection loop: parse a request head, drain its body (keeping its length and
+//! FNV-1a digest for the answer) or, for the `--llm` paths, read it, answer, repeat while kept alive.
+//! In `--llm` mode the OpenAI paths and `/metrics` are answered by [`crate::llm`].
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -39,6 +40,12 @@ impl RequestHead {
 /// The largest request body the LLM mode reads.
 const MAX_LLM_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
+/// What was read of a request's body: drained (length and digest) or, for the LLM paths, kept.
+enum BodyRead {
+    Drained(BodySeen),
+    Kept(Vec<u8>),
+}
+
 /// Serves one client connection until it closes, errs or idles out; `llm` answers the OpenAI paths.
 pub fn serve_connection(stream: TcpStream, name: &str, llm: Option<&LlmBackend>) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
@@ -56,15 +63,16 @@ pub fn serve_connection(stream: TcpStream, name: &str, llm: Option<&LlmBackend>)
         let request = match read_head(&mut reader) {
             Ok(Some(head)) => {
                 if llm_request(&head).is_some() {
-                    read_body(&mut reader, &head, MAX_LLM_BODY_BYTES).map(|body| (head, body))
+                    read_body(&mut reader, &head, MAX_LLM_BODY_BYTES)
+                        .map(|body| (head, BodyRead::Kept(body)))
                 } else {
-                    drain_body(&mut reader, &head).map(|()| (head, Vec::new()))
+                    drain_body(&mut reader, &head).map(|seen| (head, BodyRead::Drained(seen)))
                 }
             }
             Ok(None) => return,
             Err(message) => Err(message),
         };
-        let (head, body) = match request {
+        let (head, body_read) = match request {
             Ok(request) => request,
             Err(message) => {
                 let _ = write_response(
@@ -79,16 +87,24 @@ pub fn serve_connection(stream: TcpStream, name: &str, llm: Option<&LlmBackend>)
             }
         };
         let close = head.wants_close();
-        if let Some(llm) = llm_request(&head) {
-            if llm.respond(&mut writer, &head.path, &body, close).is_err() || close {
-                return;
+        let body_seen = match body_read {
+            BodyRead::Kept(body) => {
+                let answered = llm_request(&head)
+                    .is_some_and(|llm| llm.respond(&mut writer, &head.path, &body, close).is_ok());
+                if !answered || close {
+                    return;
+                }
+                continue;
             }
-            continue;
-        }
+            BodyRead::Drained(seen) => seen,
+        };
         let (content_type, body) = if head.path == "/healthz" {
             ("text/plain", "ok\n".to_string())
         } else {
-            ("application/json", response_json(name, &peer, &head))
+            (
+                "application/json",
+                response_json(name, &peer, &head, &body_seen),
+            )
         };
         if write_response(&mut writer, 200, content_type, &body, close, name).is_err() || close {
             return;
@@ -96,17 +112,50 @@ pub fn serve_connection(stream: TcpStream, name: &str, llm: Option<&LlmBackend>)
     }
 }
 
-fn response_json(name: &str, peer: &str, head: &RequestHead) -> String {
+fn response_json(name: &str, peer: &str, head: &RequestHead, body: &BodySeen) -> String {
     let keys: Vec<String> = head.values(AFFINITY_HEADER).map(json_string).collect();
     let first = keys.first().cloned().unwrap_or_else(|| "null".to_string());
     format!(
-        "{{\"backend\":{},\"affinityKey\":{},\"affinityKeys\":[{}],\"path\":{},\"peer\":{}}}\n",
+        "{{\"backend\":{},\"affinityKey\":{},\"affinityKeys\":[{}],\"path\":{},\"peer\":{},\"bodyBytes\":{},\"bodyFnv1a64\":\"{:016x}\"}}\n",
         json_string(name),
         first,
         keys.join(","),
         json_string(&head.path),
-        json_string(peer)
+        json_string(peer),
+        body.bytes,
+        body.fnv1a64
     )
+}
+
+/// What arrived of a request body: its length and FNV-1a (64-bit) digest, so a client can check
+/// the body reached the backend unchanged.
+#[derive(Debug, PartialEq, Eq)]
+struct BodySeen {
+    bytes: u64,
+    fnv1a64: u64,
+}
+
+impl Default for BodySeen {
+    fn default() -> Self {
+        BodySeen {
+            bytes: 0,
+            fnv1a64: 0xcbf2_9ce4_8422_2325,
+        }
+    }
+}
+
+impl Write for BodySeen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for &byte in buf {
+            self.fnv1a64 = (self.fnv1a64 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.bytes += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn json_string(value: &str) -> String {
@@ -177,9 +226,11 @@ fn read_head(reader: &mut impl BufRead) -> Result<Option<RequestHead>, String> {
     }))
 }
 
-/// Reads and discards the request body (Content-Length or chunked).
-fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<(), String> {
-    copy_body(reader, head, &mut std::io::sink(), u64::MAX)
+/// Reads the request body (Content-Length or chunked), keeping only its length and digest.
+fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<BodySeen, String> {
+    let mut seen = BodySeen::default();
+    copy_body(reader, head, &mut seen, u64::MAX)?;
+    Ok(seen)
 }
 
 /// Reads the request body (Content-Length or chunked), at most `limit` bytes.
@@ -225,8 +276,8 @@ fn copy_body(
             if copied_total > limit {
                 return Err(format!("request body larger than {limit} bytes"));
             }
-            copy_exact(reader, size, out)?;
-            copy_exact(reader, 2, &mut std::io::sink())?;
+            copy_into(reader, size, out)?;
+            copy_into(reader, 2, &mut std::io::sink())?;
         }
     }
     let length = match head.values("content-length").next() {
@@ -238,11 +289,11 @@ fn copy_body(
     if length > limit {
         return Err(format!("request body larger than {limit} bytes"));
     }
-    copy_exact(reader, length, out)
+    copy_into(reader, length, out)
 }
 
-fn copy_exact(reader: &mut impl BufRead, bytes: u64, out: &mut impl Write) -> Result<(), String> {
-    let copied = std::io::copy(&mut reader.by_ref().take(bytes), out)
+fn copy_into(reader: &mut impl BufRead, bytes: u64, sink: &mut impl Write) -> Result<(), String> {
+    let copied = std::io::copy(&mut reader.by_ref().take(bytes), sink)
         .map_err(|e| format!("read failed: {e}"))?;
     if copied == bytes {
         Ok(())
@@ -286,8 +337,8 @@ mod tests {
     fn echoes_every_affinity_key_copy() {
         let h = head("GET /a HTTP/1.1\r\nX-Affinity-Key: k1\r\nx-affinity-key: k\"2\r\n\r\n");
         assert_eq!(
-            response_json("b1", "127.0.0.1", &h),
-            "{\"backend\":\"b1\",\"affinityKey\":\"k1\",\"affinityKeys\":[\"k1\",\"k\\\"2\"],\"path\":\"/a\",\"peer\":\"127.0.0.1\"}\n"
+            response_json("b1", "127.0.0.1", &h, &BodySeen::default()),
+            "{\"backend\":\"b1\",\"affinityKey\":\"k1\",\"affinityKeys\":[\"k1\",\"k\\\"2\"],\"path\":\"/a\",\"peer\":\"127.0.0.1\",\"bodyBytes\":0,\"bodyFnv1a64\":\"cbf29ce484222325\"}\n"
         );
     }
 
@@ -295,7 +346,7 @@ mod tests {
     fn no_key_is_null() {
         let h = head("GET / HTTP/1.1\r\n\r\n");
         assert!(
-            response_json("b1", "127.0.0.1", &h)
+            response_json("b1", "127.0.0.1", &h, &BodySeen::default())
                 .contains("\"affinityKey\":null,\"affinityKeys\":[]")
         );
     }
@@ -319,8 +370,16 @@ mod tests {
         let raw = "POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
         let mut reader = Cursor::new(raw.as_bytes().to_vec());
         let first = read_head(&mut reader).unwrap().unwrap();
-        drain_body(&mut reader, &first).unwrap();
+        let seen = drain_body(&mut reader, &first).unwrap();
         assert_eq!(read_head(&mut reader).unwrap().unwrap().path, "/next");
+        // FNV-1a 64 of "abc" (a published test vector).
+        assert_eq!(
+            seen,
+            BodySeen {
+                bytes: 3,
+                fnv1a64: 0xe71f_a219_0541_574b
+            }
+        );
     }
 
     #[test]

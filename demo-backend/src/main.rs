@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 backend for demos and tests.
 //!
 //! Every path answers `200` with the header `x-backend: <name>` and a JSON body naming the backend, the
-//! affinity key it received (the `x-affinity-key` header, every copy), the request path and the peer IP, so a person or
+//! affinity key it received (the `x-affinity-key` header, every copy), the request path, the peer IP and the length
+//! and FNV-1a 64 digest of the request body (`bodyBytes`, `bodyFnv1a64`), so a person or
 //! a test can see where a request landed and what key steered it. `/healthz` answers `ok`.
 //! With `--llm`, `POST /v1/chat/completions`, `POST /v1/completions` and `GET /metrics` are an
 //! OpenAI-compatible server simulating vLLM's prefix cache (see the `llm` module); other paths answer as above.

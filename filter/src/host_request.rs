@@ -1,27 +1,49 @@
 //! [`RequestView`] over the proxy-wasm host. Headers are read as bytes (the SDK's string getters
 //! panic on non-UTF-8 values). A single value (a header source, `:path`, the output header's
 //! presence) is one single-header lookup; the whole header map is fetched only when every copy of
-//! a header is needed (cookies, `x-forwarded-for`), and then once per request.
+//! a header is needed (cookies, `x-forwarded-for`), and then once per request. The body is what
+//! the HTTP context has read from Envoy's buffer for this callback.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use affinity_core::RequestView;
 use affinity_core::request::header_values_in;
+use affinity_core::{Body, RequestView};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Bytes, MapType};
 
 /// The current request as the host shows it.
-#[derive(Default)]
 pub(crate) struct HostRequest {
     /// Every request header, fetched on first need.
     headers: OnceCell<Vec<(String, Bytes)>>,
+    body: HostBody,
+}
+
+enum HostBody {
+    None,
+    Pending,
+    Bytes { bytes: Bytes, complete: bool },
 }
 
 impl HostRequest {
-    /// A view of the current request; nothing is fetched yet.
-    pub(crate) fn new() -> HostRequest {
-        HostRequest::default()
+    /// The request at its headers; `end_of_stream` when no body follows. Nothing is fetched yet.
+    pub(crate) fn at_headers(end_of_stream: bool) -> HostRequest {
+        HostRequest {
+            headers: OnceCell::new(),
+            body: if end_of_stream {
+                HostBody::None
+            } else {
+                HostBody::Pending
+            },
+        }
+    }
+
+    /// The request with the first `bytes` of its body (`complete` when the body has ended).
+    pub(crate) fn with_body(bytes: Bytes, complete: bool) -> HostRequest {
+        HostRequest {
+            headers: OnceCell::new(),
+            body: HostBody::Bytes { bytes, complete },
+        }
     }
 }
 
@@ -45,5 +67,16 @@ impl RequestView for HostRequest {
         hostcalls::get_property(vec!["source", "address"])
             .ok()
             .flatten()
+    }
+
+    fn body(&self) -> Body<'_> {
+        match &self.body {
+            HostBody::None => Body::None,
+            HostBody::Pending => Body::Pending,
+            HostBody::Bytes { bytes, complete } => Body::Bytes {
+                bytes,
+                complete: *complete,
+            },
+        }
     }
 }

@@ -1,11 +1,17 @@
 //! The per-request context: applies the policy's decision to the request (and to the response,
 //! when a cookie was issued).
+//!
+//! A request is decided at its headers unless a body source must read the body: then the
+//! headers are held (`Action::Pause`, which needs the plugin's `allow_on_headers_stop_iteration`)
+//! and the body is buffered chunk by chunk until the policy decides — at the latest at
+//! `maxBodyBytes` or the end of the body — and the request goes on with its body untouched.
 
 use std::rc::Rc;
 
-use affinity_core::Outcome;
+use affinity_core::{Decision, Outcome};
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use proxy_wasm::types::{Action, BufferType};
 
 use crate::host_request::HostRequest;
 use crate::root_context::Shared;
@@ -17,6 +23,10 @@ pub(crate) struct AffinityHttp {
     shared: Rc<Shared>,
     /// The `Set-Cookie` value to add to the response, when a session cookie was issued.
     set_cookie: Option<String>,
+    /// The headers are held until the body decides the key.
+    waiting_for_body: bool,
+    /// Body bytes Envoy has buffered for this request so far.
+    body_buffered: usize,
 }
 
 impl AffinityHttp {
@@ -25,25 +35,47 @@ impl AffinityHttp {
             context_id,
             shared,
             set_cookie: None,
+            waiting_for_body: false,
+            body_buffered: 0,
         }
     }
-}
 
-impl Context for AffinityHttp {}
-
-impl HttpContext for AffinityHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    /// Evaluates the request with the body read so far (`body_size` bytes buffered).
+    fn decide_with_body(&mut self, body_size: usize, complete: bool) -> Action {
         let shared = Rc::clone(&self.shared);
-        let request = HostRequest::new();
+        let wanted = body_size.min(shared.policy.max_body_bytes());
+        let bytes = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, wanted)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let request = HostRequest::with_body(bytes, complete);
         let decision = shared.policy.evaluate(&request, new_session_id);
-        let output_header = shared.policy.output_header();
-        if decision.strip_output_header {
-            // Removes every copy the client sent.
-            self.set_http_request_header(output_header, None);
-            shared.metrics.spoofed_header_removed();
-            log::debug!("#{} removed client-sent {output_header}", self.context_id);
+        let final_window = complete || body_size >= shared.policy.max_body_bytes();
+        if decision.outcome == Outcome::NeedBody && final_window {
+            // Unreachable by the policy's own rule (the window is final here); never hold a
+            // request past its end or the limit whatever happens.
+            self.waiting_for_body = false;
+            shared.metrics.key_missing();
+            return Action::Continue;
         }
+        self.apply(decision)
+    }
+
+    /// Applies a decision; `Action::Pause` holds the request (for the body, or after a local reply).
+    fn apply(&mut self, decision: Decision<'_>) -> Action {
+        let shared = Rc::clone(&self.shared);
+        if decision.outcome != Outcome::NeedBody {
+            self.waiting_for_body = false;
+            if let Some(issue) = decision.body_issue {
+                shared.metrics.body_issue(issue);
+            }
+        }
+        let output_header = shared.policy.output_header();
         match decision.outcome {
+            Outcome::NeedBody => {
+                self.waiting_for_body = true;
+                Action::Pause
+            }
             Outcome::Keyed {
                 source,
                 header_value,
@@ -77,6 +109,40 @@ impl HttpContext for AffinityHttp {
                 Action::Pause
             }
         }
+    }
+}
+
+impl Context for AffinityHttp {}
+
+impl HttpContext for AffinityHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let shared = Rc::clone(&self.shared);
+        let request = HostRequest::at_headers(end_of_stream);
+        let decision = shared.policy.evaluate(&request, new_session_id);
+        if decision.strip_output_header {
+            let output_header = shared.policy.output_header();
+            // Removes every copy the client sent.
+            self.set_http_request_header(output_header, None);
+            shared.metrics.spoofed_header_removed();
+            log::debug!("#{} removed client-sent {output_header}", self.context_id);
+        }
+        self.apply(decision)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.waiting_for_body {
+            return Action::Continue;
+        }
+        self.body_buffered = body_size;
+        self.decide_with_body(body_size, end_of_stream)
+    }
+
+    /// Trailers end the body.
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if !self.waiting_for_body {
+            return Action::Continue;
+        }
+        self.decide_with_body(self.body_buffered, true)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

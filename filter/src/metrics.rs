@@ -1,18 +1,21 @@
 //! The filter's counters (Envoy shows them in `/stats` as `wasmcustom.<name>`).
 
-use affinity_core::SourceKind;
+use affinity_core::{BodyIssue, SourceKind};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 /// Counter ids, defined once per plugin configuration.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Metrics {
-    /// Keyed requests, by the kind of source used (indexed by [`source_index`]).
-    by_source: [u32; 5],
+    /// Keyed requests, by the kind of source used (indexed by [`SourceKind::index`]).
+    by_source: [u32; SourceKind::COUNT],
     key_missing: u32,
     cookie_issued: u32,
     rejected: u32,
     spoofed_header_removed: u32,
+    body_not_json: u32,
+    body_too_large: u32,
+    body_truncated: u32,
 }
 
 impl Metrics {
@@ -22,10 +25,9 @@ impl Metrics {
             hostcalls::define_metric(MetricType::Counter, name)
                 .map_err(|status| format!("cannot define counter {name}: {status:?}"))
         };
-        let mut by_source = [0; 5];
-        for kind in SourceKind::ALL {
-            by_source[source_index(kind)] =
-                counter(&format!("affinity.requests.{}", metric_suffix(kind)))?;
+        let mut by_source = [0; SourceKind::COUNT];
+        for (id, kind) in by_source.iter_mut().zip(SourceKind::ALL) {
+            *id = counter(&format!("affinity.requests.{}", kind.counter_suffix()))?;
         }
         Ok(Metrics {
             by_source,
@@ -33,11 +35,16 @@ impl Metrics {
             cookie_issued: counter("affinity.cookie_issued")?,
             rejected: counter("affinity.rejected")?,
             spoofed_header_removed: counter("affinity.spoofed_header_removed")?,
+            body_not_json: counter("affinity.body.not_json")?,
+            body_too_large: counter("affinity.body.too_large")?,
+            body_truncated: counter("affinity.body.truncated")?,
         })
     }
 
     pub(crate) fn keyed(&self, kind: SourceKind) {
-        increment(self.by_source[source_index(kind)]);
+        if let Some(&id) = self.by_source.get(kind.index()) {
+            increment(id);
+        }
     }
 
     pub(crate) fn key_missing(&self) {
@@ -55,26 +62,14 @@ impl Metrics {
     pub(crate) fn spoofed_header_removed(&self) {
         increment(self.spoofed_header_removed);
     }
-}
 
-fn source_index(kind: SourceKind) -> usize {
-    match kind {
-        SourceKind::Header => 0,
-        SourceKind::Cookie => 1,
-        SourceKind::Query => 2,
-        SourceKind::SourceIp => 3,
-        SourceKind::Composite => 4,
-    }
-}
-
-/// The counter name's last part for a source kind (snake case, as Envoy stat names usually are).
-fn metric_suffix(kind: SourceKind) -> &'static str {
-    match kind {
-        SourceKind::Header => "header",
-        SourceKind::Cookie => "cookie",
-        SourceKind::Query => "query",
-        SourceKind::SourceIp => "source_ip",
-        SourceKind::Composite => "composite",
+    /// A body source found no key in the body, for this reason.
+    pub(crate) fn body_issue(&self, issue: BodyIssue) {
+        increment(match issue {
+            BodyIssue::NotJson => self.body_not_json,
+            BodyIssue::TooLarge => self.body_too_large,
+            BodyIssue::Truncated => self.body_truncated,
+        });
     }
 }
 

@@ -5,12 +5,13 @@
 use super::json::Value;
 use super::{
     ConfigError, FilterConfig, HashMode, IssueCookie, KeySource, OnMissing, Reject, SameSite,
-    SourceIp,
 };
 
-type Decoded<T> = Result<T, ConfigError>;
+/// A decoded value or the error that stopped decoding.
+pub(crate) type Decoded<T> = Result<T, ConfigError>;
 
-fn error(path: &str, message: impl Into<String>) -> ConfigError {
+/// An error at `path`.
+pub(crate) fn error(path: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         path: path.to_owned(),
         message: message.into(),
@@ -25,7 +26,8 @@ fn join(path: &str, field: &str) -> String {
     }
 }
 
-fn invalid_type(path: &str, value: &Value, expected: &str) -> ConfigError {
+/// `value` is not of the `expected` type.
+pub(crate) fn invalid_type(path: &str, value: &Value, expected: &str) -> ConfigError {
     error(
         path,
         format!("invalid type: {}, expected {expected}", value.describe()),
@@ -33,13 +35,13 @@ fn invalid_type(path: &str, value: &Value, expected: &str) -> ConfigError {
 }
 
 /// The members of an object, taken one by one; what is left at the end is an unknown field.
-struct Fields<'v> {
+pub(crate) struct Fields<'v> {
     path: String,
     members: Vec<(&'v str, &'v Value)>,
 }
 
 impl<'v> Fields<'v> {
-    fn of(value: &'v Value, path: &str, expected: &str) -> Decoded<Fields<'v>> {
+    pub(crate) fn of(value: &'v Value, path: &str, expected: &str) -> Decoded<Fields<'v>> {
         match value {
             Value::Object(members) => Ok(Fields {
                 path: path.to_owned(),
@@ -63,7 +65,7 @@ impl<'v> Fields<'v> {
     }
 
     /// Field `name` decoded with `decode`, or `default()` when absent.
-    fn field<T>(
+    pub(crate) fn field<T>(
         &mut self,
         name: &str,
         decode: impl FnOnce(&Value, &str) -> Decoded<T>,
@@ -76,7 +78,7 @@ impl<'v> Fields<'v> {
     }
 
     /// Fails on the first member nobody took.
-    fn finish(self, known: &[&str]) -> Decoded<()> {
+    pub(crate) fn finish(self, known: &[&str]) -> Decoded<()> {
         match self.members.first() {
             None => Ok(()),
             Some((name, _)) => Err(error(
@@ -99,7 +101,7 @@ fn quoted_list(names: &[&str]) -> String {
 }
 
 /// The one member of an externally tagged enum object (`{"header": "x"}`).
-fn single_member<'v>(
+pub(crate) fn single_member<'v>(
     value: &'v Value,
     path: &str,
     variants: &[&str],
@@ -129,7 +131,8 @@ fn single_member<'v>(
     }
 }
 
-fn string(value: &Value, path: &str) -> Decoded<String> {
+/// A string.
+pub(crate) fn string(value: &Value, path: &str) -> Decoded<String> {
     match value {
         Value::String(text) => Ok(text.clone()),
         other => Err(invalid_type(path, other, "a string")),
@@ -144,7 +147,7 @@ fn boolean(value: &Value, path: &str) -> Decoded<bool> {
 }
 
 /// A non-negative integer no larger than `max`.
-fn unsigned(value: &Value, path: &str, max: u64) -> Decoded<u64> {
+pub(crate) fn unsigned(value: &Value, path: &str, max: u64) -> Decoded<u64> {
     let Value::Number(text) = value else {
         return Err(invalid_type(path, value, "an integer"));
     };
@@ -173,6 +176,11 @@ pub(super) fn filter_config(value: &Value) -> Decoded<FilterConfig> {
     let output_header = fields.field("outputHeader", string, || defaults.output_header.clone())?;
     let hash = fields.field("hash", hash_mode, || defaults.hash)?;
     let on_missing = fields.field("onMissing", on_missing, OnMissing::default)?;
+    let max_body_bytes = fields.field(
+        "maxBodyBytes",
+        |value, path| unsigned(value, path, usize::MAX as u64).map(|number| number as usize),
+        || defaults.max_body_bytes,
+    )?;
     fields.finish(&[
         "keys",
         "lowercase",
@@ -180,6 +188,7 @@ pub(super) fn filter_config(value: &Value) -> Decoded<FilterConfig> {
         "outputHeader",
         "hash",
         "onMissing",
+        "maxBodyBytes",
     ])?;
     Ok(FilterConfig {
         keys,
@@ -188,44 +197,20 @@ pub(super) fn filter_config(value: &Value) -> Decoded<FilterConfig> {
         output_header,
         hash,
         on_missing,
+        max_body_bytes,
     })
 }
 
-fn key_sources(value: &Value, path: &str) -> Decoded<Vec<KeySource>> {
+/// A list of key sources (`keys`, or a composite's parts).
+pub(crate) fn key_sources(value: &Value, path: &str) -> Decoded<Vec<KeySource>> {
     match value {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(index, item)| key_source(item, &format!("{path}[{index}]")))
+            .map(|(index, item)| crate::sources::decode(item, &format!("{path}[{index}]")))
             .collect(),
         other => Err(invalid_type(path, other, "an array of key sources")),
     }
-}
-
-fn key_source(value: &Value, path: &str) -> Decoded<KeySource> {
-    let (variant, inner, inner_path) = single_member(
-        value,
-        path,
-        &["header", "cookie", "query", "sourceIp", "composite"],
-    )?;
-    Ok(match variant {
-        "header" => KeySource::Header(string(inner, &inner_path)?),
-        "cookie" => KeySource::Cookie(string(inner, &inner_path)?),
-        "query" => KeySource::Query(string(inner, &inner_path)?),
-        "sourceIp" => {
-            let mut fields = Fields::of(inner, &inner_path, "an object")?;
-            let trusted_hops = fields.field(
-                "trustedHops",
-                |value, path| unsigned(value, path, u64::from(u32::MAX)),
-                || 0,
-            )?;
-            fields.finish(&["trustedHops"])?;
-            KeySource::SourceIp(SourceIp {
-                trusted_hops: trusted_hops as u32,
-            })
-        }
-        _ => KeySource::Composite(key_sources(inner, &inner_path)?),
-    })
 }
 
 fn hash_mode(value: &Value, path: &str) -> Decoded<HashMode> {

@@ -13,7 +13,7 @@ const MAX_DEPTH: usize = 64;
 /// A parsed JSON value. Numbers keep their literal text: the decoder checks them against the
 /// integer type of their field.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Value {
+pub(crate) enum Value {
     Null,
     Bool(bool),
     Number(String),
@@ -25,7 +25,7 @@ pub(super) enum Value {
 
 impl Value {
     /// What kind of value this is, for "invalid type" messages.
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Value::Null => "null".to_owned(),
             Value::Bool(value) => format!("boolean `{value}`"),

@@ -4,19 +4,24 @@
 //! Field names are binding (configs written today must keep working); every field except `keys`
 //! has a default, so `{"keys": [{"header": "x-user-id"}]}` is a complete config.
 
-mod decode;
+pub(crate) mod decode;
 mod errors;
-mod json;
+pub(crate) mod json;
 mod ttl;
-mod validate;
+pub(crate) mod validate;
 
 pub use errors::{ConfigError, ConfigErrors};
 pub use ttl::parse_ttl_seconds;
+pub use validate::{MAX_BODY_BYTES_LIMIT, MIN_BODY_BYTES};
+
+pub use crate::sources::{KeySource, PromptPrefix, PromptScope, SourceIp};
 
 use serde::{Deserialize, Serialize};
 
 /// The default for [`FilterConfig::max_key_length`].
 pub const DEFAULT_MAX_KEY_LENGTH: usize = 256;
+/// The default for [`FilterConfig::max_body_bytes`].
+pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
 /// The default for [`FilterConfig::output_header`].
 pub const DEFAULT_OUTPUT_HEADER: &str = "x-affinity-key";
 
@@ -42,41 +47,21 @@ pub struct FilterConfig {
     /// What happens to a request none of the `keys` matches.
     #[serde(default)]
     pub on_missing: OnMissing,
+    /// How many bytes of a JSON request body the body sources read at most.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
 }
 
 fn default_max_key_length() -> usize {
     DEFAULT_MAX_KEY_LENGTH
 }
 
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
 fn default_output_header() -> String {
     DEFAULT_OUTPUT_HEADER.to_owned()
-}
-
-/// One place an affinity key can come from. Externally tagged: `{"header": "x-user-id"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub enum KeySource {
-    /// The first copy of a request header (name matched case-insensitively).
-    Header(String),
-    /// A cookie of the `Cookie` request header(s) (name matched exactly).
-    Cookie(String),
-    /// A query-string parameter of `:path` (percent-decoded, `+` is a space).
-    Query(String),
-    /// The client's IP address.
-    SourceIp(SourceIp),
-    /// Several sources joined; present only when every part is.
-    Composite(Vec<KeySource>),
-}
-
-/// Where the client's IP address is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SourceIp {
-    /// 0: the connection's address (`source.address`). N > 0: skip N entries from the right of
-    /// X-Forwarded-For and use the next one (Envoy's `xff_num_trusted_hops` meaning), falling back
-    /// to the connection's address when the header has no such entry or it is not an IP address.
-    #[serde(default)]
-    pub trusted_hops: u32,
 }
 
 /// How the key is written to the output header.
@@ -220,7 +205,20 @@ impl FilterConfig {
             output_header: default_output_header(),
             hash: HashMode::default(),
             on_missing: OnMissing::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
+    }
+
+    /// Whether a source (or a composite's part) reads the request body.
+    pub fn reads_body(&self) -> bool {
+        fn reads(source: &KeySource) -> bool {
+            match source {
+                KeySource::JsonBody(_) | KeySource::PromptPrefix(_) => true,
+                KeySource::Composite(parts) => parts.iter().any(reads),
+                _ => false,
+            }
+        }
+        self.keys.iter().any(reads)
     }
 
     /// Parses JSON and validates it. A syntax error (reported with its line and column) or a

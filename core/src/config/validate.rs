@@ -1,9 +1,13 @@
 //! Semantic validation: collects every problem, each with the path of its field.
 
-use super::{ConfigError, FilterConfig, KeySource, OnMissing, SameSite, parse_ttl_seconds};
+use super::{ConfigError, FilterConfig, OnMissing, SameSite, parse_ttl_seconds};
 
 /// The largest `maxKeyLength` accepted: a raw key longer than this would be an oversized header.
 pub(super) const MAX_KEY_LENGTH_LIMIT: usize = 8192;
+/// The smallest `maxBodyBytes` accepted.
+pub const MIN_BODY_BYTES: usize = 1024;
+/// The largest `maxBodyBytes` accepted: Envoy buffers this much per request that is read.
+pub const MAX_BODY_BYTES_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Headers the filter must not strip and overwrite: the ones key sources read, and those that
 /// frame or route the request.
@@ -27,11 +31,20 @@ pub(super) fn collect_errors(config: &FilterConfig) -> Vec<ConfigError> {
         errors.push("keys", "must list at least one key source");
     }
     for (index, source) in config.keys.iter().enumerate() {
-        check_source(
+        crate::sources::validate(
             source,
             &format!("keys[{index}]"),
             &config.output_header,
             &mut errors,
+        );
+    }
+    if !(MIN_BODY_BYTES..=MAX_BODY_BYTES_LIMIT).contains(&config.max_body_bytes) {
+        errors.push(
+            "maxBodyBytes",
+            format!(
+                "must be between {MIN_BODY_BYTES} and {MAX_BODY_BYTES_LIMIT}, got {}",
+                config.max_body_bytes
+            ),
         );
     }
     if config.max_key_length == 0 || config.max_key_length > MAX_KEY_LENGTH_LIMIT {
@@ -102,10 +115,12 @@ pub(super) fn collect_errors(config: &FilterConfig) -> Vec<ConfigError> {
     errors.0
 }
 
-struct Errors(Vec<ConfigError>);
+/// The problems found so far.
+pub(crate) struct Errors(Vec<ConfigError>);
 
 impl Errors {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    /// Adds a problem with the field at `path`.
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigError {
             path: path.into(),
             message: message.into(),
@@ -113,49 +128,13 @@ impl Errors {
     }
 }
 
-fn check_source(source: &KeySource, path: &str, output_header: &str, errors: &mut Errors) {
-    match source {
-        KeySource::Header(name) => {
-            let path = format!("{path}.header");
-            if let Some(problem) = header_name_problem(name) {
-                errors.push(path, problem);
-            } else if name.eq_ignore_ascii_case(output_header) {
-                errors.push(
-                    path,
-                    "must not be the output header: a client could choose its own key",
-                );
-            }
-        }
-        KeySource::Cookie(name) => {
-            if let Some(problem) = token_problem(name) {
-                errors.push(format!("{path}.cookie"), problem);
-            }
-        }
-        KeySource::Query(name) => {
-            if name.is_empty() {
-                errors.push(format!("{path}.query"), "must not be empty");
-            }
-        }
-        KeySource::SourceIp(_) => {}
-        KeySource::Composite(parts) => {
-            let path = format!("{path}.composite");
-            if parts.len() < 2 {
-                errors.push(&path, "must join at least two sources");
-            }
-            for (index, part) in parts.iter().enumerate() {
-                check_source(part, &format!("{path}[{index}]"), output_header, errors);
-            }
-        }
-    }
-}
-
 /// A header name: an RFC 9110 token, optionally behind a `:` (pseudo-headers such as `:authority`).
-fn header_name_problem(name: &str) -> Option<String> {
+pub(crate) fn header_name_problem(name: &str) -> Option<String> {
     token_problem(name.strip_prefix(':').unwrap_or(name))
 }
 
 /// An RFC 9110 token (which is also what RFC 6265 requires of a cookie name).
-fn token_problem(name: &str) -> Option<String> {
+pub(crate) fn token_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("must not be empty".to_owned());
     }

@@ -7,8 +7,9 @@
 use std::fmt;
 use std::path::Path;
 
-use affinity_core::key::{SourceKind, normalise};
-use affinity_core::source_ip::canonical_ip;
+use affinity_core::SourceKind;
+use affinity_core::key::normalise;
+use affinity_core::sources::source_ip::canonical_ip;
 use affinity_core::{FilterConfig, hash::affinity_header_value_bytes};
 use affinity_predictor::{Balancer, Host, RingHashFunction, RingHashSettings, header_hash};
 
@@ -237,19 +238,19 @@ fn filter_hash(
     source: Option<&str>,
 ) -> Result<KeyHash, PredictionError> {
     let kind = match source {
-        Some(name) => SourceKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-            .ok_or_else(|| {
-                let kinds: Vec<&str> = SourceKind::ALL.iter().map(|k| k.as_str()).collect();
-                PredictionError(format!(
-                    "--source: {name:?} is not one of {}",
-                    kinds.join(", ")
-                ))
-            })?,
+        Some(name) => SourceKind::from_name(name).ok_or_else(|| {
+            let kinds = SourceKind::ALL.map(SourceKind::as_str);
+            PredictionError(format!(
+                "--source: {name:?} is not one of {}",
+                kinds.join(", ")
+            ))
+        })?,
         None => filter.keys.first().map(SourceKind::of).ok_or_else(|| {
             PredictionError("affinity.keys: the filter has no key source".to_owned())
         })?,
+    };
+    let empty = || {
+        PredictionError("--key: empty after trimming; the filter treats it as missing".to_owned())
     };
     let value = match kind {
         SourceKind::SourceIp => canonical_ip(key.as_bytes())
@@ -257,11 +258,15 @@ fn filter_hash(
             .ok_or_else(|| PredictionError(format!("--key: {key:?} is not an IP address")))?,
         // A composite key is given already joined; only the parts are trimmed and case-folded.
         SourceKind::Composite => key.as_bytes().to_vec(),
-        _ => normalise(key.as_bytes(), filter.lowercase).ok_or_else(|| {
-            PredictionError(
-                "--key: empty after trimming; the filter treats it as missing".to_owned(),
-            )
-        })?,
+        SourceKind::Header | SourceKind::Cookie | SourceKind::Query | SourceKind::JsonBody => {
+            normalise(key.as_bytes(), filter.lowercase).ok_or_else(empty)?
+        }
+        // The key is a digest of the prompt: only the request body can give it.
+        SourceKind::PromptPrefix => {
+            return Err(PredictionError(
+                "--source promptPrefix: the key is a digest of the prompt; give the request body with --body FILE".to_owned(),
+            ));
+        }
     };
     let header_value =
         affinity_header_value_bytes(kind.as_str(), &value, filter.hash, filter.max_key_length);

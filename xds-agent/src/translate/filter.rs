@@ -1,6 +1,7 @@
 //! The affinity filter's ECDS resource: an `envoy.extensions.filters.http.wasm.v3.Wasm` whose
 //! plugin configuration is the service's `FilterConfig` JSON; the code is a local file or
-//! downloaded from the agent (`remote`, checked by sha256).
+//! downloaded from the agent (`remote`, checked by sha256). A configuration with a body source
+//! may hold requests at their headers (`allow_on_headers_stop_iteration`).
 
 use affinity_core::config::FilterConfig;
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
@@ -14,7 +15,7 @@ use envoy_types::pb::envoy::config::core::v3::{
 use envoy_types::pb::envoy::extensions::filters::http::wasm::v3::Wasm;
 use envoy_types::pb::envoy::extensions::wasm::v3::plugin_config::Vm;
 use envoy_types::pb::envoy::extensions::wasm::v3::{FailurePolicy, PluginConfig, VmConfig};
-use envoy_types::pb::google::protobuf::StringValue;
+use envoy_types::pb::google::protobuf::{BoolValue, StringValue};
 use envoy_types::util::pack_any;
 
 use super::TranslateOptions;
@@ -98,6 +99,11 @@ pub fn extension_config(
                 value: affinity.to_json(),
             })),
             failure_policy: failure_policy.into(),
+            // A body source holds the request at its headers until the body decides the key;
+            // without this Envoy ignores the filter's StopIteration and the request hangs.
+            allow_on_headers_stop_iteration: affinity
+                .reads_body()
+                .then_some(BoolValue { value: true }),
             vm: Some(Vm::VmConfig(VmConfig {
                 vm_id: VM_ID.to_owned(),
                 runtime: RUNTIME.to_owned(),

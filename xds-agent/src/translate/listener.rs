@@ -1,4 +1,6 @@
 //! Listener: one HTTP connection manager with RDS, one affinity filter per service (ECDS), router.
+//! When a service's filter reads request bodies, the listener's buffer limit is raised to fit
+//! them: Envoy answers 413 when a held request's buffered body passes that limit.
 
 use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType as NetworkConfigType;
 use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener};
@@ -9,11 +11,30 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     HttpConnectionManager, HttpFilter, Rds,
 };
 use envoy_types::pb::envoy::config::core::v3::ExtensionConfigSource;
+use envoy_types::pb::google::protobuf::UInt32Value;
 use envoy_types::util::pack_any;
 
 use super::common::{ads_config_source, ip_address};
 use super::filter::{WASM_FILTER_TYPE_URL, filter_name};
 use crate::model::{self, Service};
+
+/// Envoy's default `per_connection_buffer_limit_bytes`.
+const ENVOY_DEFAULT_BUFFER_LIMIT: usize = 1024 * 1024;
+
+/// The buffer limit a listener needs for the body-reading filters of `services` routed on it:
+/// twice the largest `maxBodyBytes` (the filter decides at `maxBodyBytes`; the rest is room for
+/// the chunk that crosses it), or `None` when Envoy's default already fits.
+fn buffer_limit(model: &model::Listener, services: &[Service]) -> Option<u32> {
+    let largest = services
+        .iter()
+        .filter(|service| model.routes.iter().any(|route| route.service == service.name))
+        .filter_map(|service| service.affinity.as_ref())
+        .filter(|affinity| affinity.reads_body())
+        .map(|affinity| affinity.max_body_bytes)
+        .max()?;
+    let needed = largest.saturating_mul(2);
+    (needed > ENVOY_DEFAULT_BUFFER_LIMIT).then(|| u32::try_from(needed).unwrap_or(u32::MAX))
+}
 
 /// The listener `model`: HCM with RDS route configuration `<listener name>`.
 #[must_use]
@@ -53,6 +74,8 @@ pub fn listener(model: &model::Listener, services: &[Service]) -> Listener {
             }],
             ..FilterChain::default()
         }],
+        per_connection_buffer_limit_bytes: buffer_limit(model, services)
+            .map(|value| UInt32Value { value }),
         ..Listener::default()
     }
 }

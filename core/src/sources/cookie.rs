@@ -1,4 +1,27 @@
-//! `Cookie` request header parsing (RFC 6265 §4.2, tolerant of what browsers really send).
+//! `{"cookie": "session"}`: the first cookie of that name across every `Cookie` header, parsed as
+//! RFC 6265 §4.2 says and tolerant of what browsers really send.
+
+use super::{Extraction, KeySource, found};
+use crate::body::Lookup;
+use crate::config::decode::{Decoded, string};
+use crate::config::json::Value;
+use crate::config::validate::{Errors, token_problem};
+use crate::request::RequestView;
+
+pub(crate) fn decode(inner: &Value, path: &str) -> Decoded<KeySource> {
+    string(inner, path).map(KeySource::Cookie)
+}
+
+pub(crate) fn validate(name: &str, path: &str, errors: &mut Errors) {
+    if let Some(problem) = token_problem(name) {
+        errors.push(path, problem);
+    }
+}
+
+pub(crate) fn value<R: RequestView>(name: &str, extraction: &Extraction<'_, R>) -> Lookup {
+    let headers = extraction.request.header_values("cookie");
+    found(find_cookie(&headers, name), extraction.lowercase)
+}
 
 /// The value of the first cookie called `name` in the `Cookie` header values (searched in order),
 /// with one pair of surrounding double quotes removed. Pairs without `=` are skipped; names match

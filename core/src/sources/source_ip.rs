@@ -1,6 +1,54 @@
-//! The client's IP address: from the connection (`source.address`) or from X-Forwarded-For.
+//! `{"sourceIp": {"trustedHops": 0}}`: the client's IP address, from the connection
+//! (`source.address`) or from X-Forwarded-For, in canonical form.
 
 use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Extraction, KeySource};
+use crate::body::Lookup;
+use crate::config::decode::{Decoded, Fields, unsigned};
+use crate::config::json::Value;
+use crate::request::RequestView;
+
+/// Where the client's IP address is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceIp {
+    /// 0: the connection's address (`source.address`). N > 0: skip N entries from the right of
+    /// X-Forwarded-For and use the next one (Envoy's `xff_num_trusted_hops` meaning), falling back
+    /// to the connection's address when the header has no such entry or it is not an IP address.
+    #[serde(default)]
+    pub trusted_hops: u32,
+}
+
+pub(crate) fn decode(inner: &Value, path: &str) -> Decoded<KeySource> {
+    let mut fields = Fields::of(inner, path, "an object")?;
+    let trusted_hops = fields.field(
+        "trustedHops",
+        |value, path| unsigned(value, path, u64::from(u32::MAX)),
+        || 0,
+    )?;
+    fields.finish(&["trustedHops"])?;
+    Ok(KeySource::SourceIp(SourceIp {
+        trusted_hops: trusted_hops as u32,
+    }))
+}
+
+/// The address is never case-folded: its canonical form is already unique.
+pub(crate) fn value<R: RequestView>(
+    source_ip: &SourceIp,
+    extraction: &Extraction<'_, R>,
+) -> Lookup {
+    let request = extraction.request;
+    let forwarded = match source_ip.trusted_hops {
+        0 => None,
+        hops => forwarded_for_ip(&request.header_values("x-forwarded-for"), hops),
+    };
+    forwarded
+        .or_else(|| canonical_ip(&request.source_address()?))
+        .map_or(Lookup::Missing, |ip| Lookup::Found(ip.into_bytes()))
+}
 
 /// Parses an address with or without a port (`10.0.0.1`, `10.0.0.1:80`, `::1`, `[::1]:80`) into
 /// its canonical text form (IPv4-mapped IPv6 becomes IPv4). `None` if it is not an IP address.

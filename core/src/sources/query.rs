@@ -1,7 +1,32 @@
-//! Query-string parsing of `:path` (`application/x-www-form-urlencoded` rules: `&`-separated
-//! pairs, `+` is a space, `%XX` escapes; a malformed escape is kept literally).
+//! `{"query": "user"}`: a parameter of `:path`'s query string, parsed with
+//! `application/x-www-form-urlencoded` rules (`&`-separated pairs, `+` is a space, `%XX` escapes;
+//! a malformed escape is kept literally).
 
 use std::borrow::Cow;
+
+use super::{Extraction, KeySource, found};
+use crate::body::Lookup;
+use crate::config::decode::{Decoded, string};
+use crate::config::json::Value;
+use crate::config::validate::Errors;
+use crate::request::RequestView;
+
+pub(crate) fn decode(inner: &Value, path: &str) -> Decoded<KeySource> {
+    string(inner, path).map(KeySource::Query)
+}
+
+pub(crate) fn validate(name: &str, path: &str, errors: &mut Errors) {
+    if name.is_empty() {
+        errors.push(path, "must not be empty");
+    }
+}
+
+pub(crate) fn value<R: RequestView>(name: &str, extraction: &Extraction<'_, R>) -> Lookup {
+    let Some(path) = extraction.request.first_header_value(":path") else {
+        return Lookup::Missing;
+    };
+    found(find_query_param(&path, name), extraction.lowercase)
+}
 
 /// The decoded value of the first query parameter called `name` (compared after decoding) in
 /// `path`; the fragment, if any, is ignored. A parameter without `=` has an empty value.
