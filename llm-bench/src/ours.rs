@@ -43,3 +43,47 @@ impl OurKey {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::MODEL;
+    use crate::trace::parse;
+    use crate::workload::build;
+
+    const TRACE: &str = r#"{"timestamp": 0, "input_length": 1100, "output_length": 5, "hash_ids": [0, 1, 2]}
+{"timestamp": 10, "input_length": 1900, "output_length": 5, "hash_ids": [0, 1, 3, 4]}
+{"timestamp": 20, "input_length": 700, "output_length": 5, "hash_ids": [0, 5]}"#;
+
+    fn keys(config: &str) -> Vec<Option<Vec<u8>>> {
+        let key = OurKey::new(config).unwrap();
+        let workload = build(&parse(TRACE).unwrap(), 1);
+        workload
+            .requests
+            .iter()
+            .map(|request| {
+                key.header_value(request.chat_body(MODEL, &request.messages()).as_bytes())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_prompt_prefix_key_follows_the_conversation() {
+        let keys = keys(CONFIGS[1].1);
+        assert!(keys.iter().all(Option::is_some));
+        assert_eq!(keys[0], keys[1]);
+        assert_ne!(keys[0], keys[2]);
+    }
+
+    #[test]
+    fn the_user_key_follows_the_user() {
+        let keys = keys(CONFIGS[0].1);
+        assert!(keys.iter().all(Option::is_some));
+        assert_eq!(keys[0], keys[1]);
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        assert!(OurKey::new(r#"{"keys":[{"nope":1}]}"#).is_err());
+    }
+}
