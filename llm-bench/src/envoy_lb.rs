@@ -71,8 +71,10 @@ impl Mt19937 {
     }
 }
 
-/// `active / slots` for a host of weight `1 / hosts` (Envoy's `hostOverloadFactor`).
-fn overload_factor(active: u32, overall: u32, hosts: usize, factor: u32) -> f64 {
+/// `active / slots` for a host of weight `1 / hosts` (Envoy's `hostOverloadFactor`): above 1.0
+/// the host is over its bound.
+#[must_use]
+pub fn overload_factor(active: u32, overall: u32, hosts: usize, factor: u32) -> f64 {
     let total_slots = ((overall + 1) * factor).div_ceil(100);
     #[allow(clippy::cast_precision_loss)]
     let weighted = f64::from(total_slots) / hosts as f64;

@@ -34,9 +34,11 @@
 //!   first user message, 256 ring points per endpoint, mean load factor 1.25 over this replica's
 //!   in-flight counts, walking clockwise to the first endpoint with `load + 1 ≤ (total + 1) / N × 1.25`.
 //! - `oracle`: knows every backend's cache and in-flight count (one global view, so replicas do not
-//!   matter): among the backends with `in-flight + 1 ≤ 1.25 × (total + 1) / N` (without a bound,
-//!   the shared system block alone would send everything to one backend), the one with the longest
-//!   cached prefix, ties to the fewest in-flight requests.
+//!   matter): among the backends Envoy's bounded-load check accepts (factor 125, over all in-flight
+//!   requests: the bound of `ours-*-bounded`; without a bound the shared system block alone would
+//!   send everything to the first backend), the one with the longest cached prefix, ties to the
+//!   fewest in-flight requests, then to the fewest requests so far. A greedy reference, not a
+//!   proven optimum.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -47,7 +49,7 @@ use affinity_predictor::{
 };
 use demo_backend::prefix_cache::PrefixCache;
 
-use crate::envoy_lb::bounded_load_pick;
+use crate::envoy_lb::{bounded_load_pick, overload_factor};
 use crate::features::{Features, xxh64};
 use crate::workload::splitmix64;
 
@@ -57,8 +59,6 @@ pub const HASH_BALANCE_FACTOR: u32 = 125;
 pub const GAIE_LRU_CAPACITY: usize = 31_250;
 /// KubeAI's ring points per endpoint (`replication` default).
 pub const KUBEAI_REPLICATION: usize = 256;
-/// The oracle's load bound: a backend is eligible while `in-flight + 1 ≤ 1.25 × (total + 1) / N`.
-pub const ORACLE_LOAD_FACTOR: f64 = 1.25;
 /// KubeAI's default mean load factor (125%).
 pub const KUBEAI_LOAD_FACTOR: f64 = 1.25;
 
@@ -447,17 +447,18 @@ pub fn run(
             Router::Oracle => {
                 let blocks = features.cache_blocks(i);
                 let total: u32 = cluster.active.iter().sum();
-                #[allow(clippy::cast_precision_loss)]
-                let bound = f64::from(total + 1) / n as f64 * ORACLE_LOAD_FACTOR;
                 (0..n)
-                    .filter(|&b| f64::from(cluster.active[b]) + 1.0 <= bound)
+                    .filter(|&b| {
+                        overload_factor(cluster.active[b], total, n, HASH_BALANCE_FACTOR) <= 1.0
+                    })
                     .max_by_key(|&b| {
                         (
                             cluster.caches[b].cached_run(blocks),
                             Reverse(cluster.active[b]),
-                            Reverse(b),
+                            Reverse(outcome.per_backend[b]),
                         )
                     })
+                    .or_else(|| (0..n).min_by_key(|&b| cluster.active[b]))
                     .unwrap_or(0)
             }
         };
