@@ -248,18 +248,21 @@ def main():
     parser.add_argument("--cache-blocks", type=int, default=31250)
     parser.add_argument("--prefill-ms-per-token", type=float, default=0.1)
     parser.add_argument("--decode-ms-per-token", type=float, default=25.0)
+    parser.add_argument("--rounds", type=int, default=1, help="runs of every setting (report medians)")
     args = parser.parse_args()
     with open(args.requests) as f:
         requests = [json.loads(line) for line in f]
     workdir = tempfile.mkdtemp(prefix="bench-llm-")
     print(f"llm_replay: {len(requests)} requests, logs in {workdir}", file=sys.stderr)
-    for envoy_count in [int(x) for x in args.envoys.split(",")]:
-        for name in args.strategies.split(","):
-            record = run_strategy(args, name, STRATEGIES[name], envoy_count, requests, workdir)
-            print(json.dumps(record), flush=True)
-            print(f"llm_replay: {name} x{envoy_count} Envoys: hit {record['hit_rate']:.3f}, "
-                  f"max/mean {record['max_over_mean']:.2f}, moved {record['moved_share']:.3f}, "
-                  f"errors {record['errors']}, {record['seconds']} s", file=sys.stderr)
+    for round_index in range(args.rounds):
+        for envoy_count in [int(x) for x in args.envoys.split(",")]:
+            for name in args.strategies.split(","):
+                record = run_strategy(args, name, STRATEGIES[name], envoy_count, requests, workdir)
+                record["round"] = round_index
+                print(json.dumps(record), flush=True)
+                print(f"llm_replay: {name} x{envoy_count} Envoys: hit {record['hit_rate']:.3f}, "
+                      f"max/mean {record['max_over_mean']:.2f}, moved {record['moved_share']:.3f}, "
+                      f"errors {record['errors']}, {record['seconds']} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
