@@ -381,8 +381,25 @@ mod tests {
             head.contains("text/event-stream") && head.contains("chunked"),
             "{head}"
         );
-        let events: Vec<&str> = body.lines().filter(|l| l.starts_with("data: ")).collect();
-        assert_eq!(events.len(), 3, "{body}");
+        // One HTTP chunk per event: `<hex size>\r\ndata: …\n\n\r\n`, then the last chunk.
+        let mut chunks = Vec::new();
+        let mut rest = body.as_str();
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let size = usize::from_str_radix(size, 16).unwrap();
+            if size == 0 {
+                break;
+            }
+            chunks.push(&after[..size]);
+            rest = &after[size + 2..];
+        }
+        assert_eq!(chunks.len(), 3, "{body}");
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.starts_with("data: ") && c.ends_with("\n\n")),
+            "{chunks:?}"
+        );
+        let events: Vec<&str> = chunks.iter().map(|c| c.trim_end()).collect();
         assert_eq!(events[2], "data: [DONE]");
         let last: Value = serde_json::from_str(&events[1]["data: ".len()..]).unwrap();
         // The system message (4 blocks) is shared; the user message is not.
