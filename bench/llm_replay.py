@@ -11,7 +11,8 @@ bootstrap:
                                   strategy's key config writes x-affinity-key; the route hashes it;
                                   the cluster is ring hash with the agent's default minimum ring size
                                   (2048 x backends), with hash_balance_factor 125 for -bounded.
-The backends wait --prefill-ms-per-token / compress per uncached prompt token and
+The backends listen on 127.0.0.1:20000..20007 (--backend-base-port), the host addresses the simulator
+gives Envoy's ring, so both build the same ring. The backends wait --prefill-ms-per-token / compress per uncached prompt token and
 --decode-ms-per-token / compress per completion token, so requests stay in flight as long (in
 trace time) as in the simulator. Reports per strategy and Envoy count what the simulator reports:
 token-weighted prefix-cache hit rate (from the backends' vllm:prefix_cache_* counters), max/mean
@@ -183,7 +184,8 @@ def replay(requests, envoys, compress):
 def run_strategy(args, name, strategy, envoy_count, requests, workdir):
     procs = Processes()
     try:
-        backend_ports = [free_port() for _ in range(BACKENDS)]
+        # The simulator's hosts are 127.0.0.1:20000+i: the same addresses give the same ring.
+        backend_ports = [args.backend_base_port + b for b in range(BACKENDS)]
         for b, port in enumerate(backend_ports):
             procs.start([args.backend, "--listen", f"127.0.0.1:{port}", "--name", f"b{b}", "--llm",
                          "--cache-blocks", str(args.cache_blocks),
@@ -249,6 +251,8 @@ def main():
     parser.add_argument("--prefill-ms-per-token", type=float, default=0.1)
     parser.add_argument("--decode-ms-per-token", type=float, default=25.0)
     parser.add_argument("--rounds", type=int, default=1, help="runs of every setting (report medians)")
+    parser.add_argument("--backend-base-port", type=int, default=20000,
+                        help="backends listen on 127.0.0.1:BASE..BASE+7, the simulator's host addresses")
     args = parser.parse_args()
     with open(args.requests) as f:
         requests = [json.loads(line) for line in f]
