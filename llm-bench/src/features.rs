@@ -35,8 +35,6 @@ pub fn xxh64(bytes: &[u8], seed: u64) -> u64 {
 pub struct RequestFeatures {
     /// Arrival time (ms).
     pub arrival_ms: u64,
-    /// Conversation id.
-    pub conversation: u32,
     /// The request this one continues.
     pub parent: Option<usize>,
     /// Prompt tokens as the backend counts them.
@@ -163,7 +161,6 @@ pub fn compute(workload: &Workload, block_tokens: usize, keys: &[OurKey]) -> Fea
             .collect();
         features.requests.push(RequestFeatures {
             arrival_ms: request.arrival_ms,
-            conversation: request.conversation,
             parent: request.parent,
             prompt_tokens: tokens(&prompt).count() as u64,
             output_tokens: u64::from(request.output_tokens),

@@ -494,3 +494,102 @@ pub fn run(
     }
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::compute;
+    use crate::ours::{CONFIGS, OurKey};
+    use crate::trace::parse;
+    use crate::workload::build;
+
+    /// Two conversations of three turns each, interleaved, plus a one-off request.
+    const TRACE: &str = r#"{"timestamp": 0, "input_length": 1100, "output_length": 5, "hash_ids": [0, 1, 2]}
+{"timestamp": 5, "input_length": 1100, "output_length": 5, "hash_ids": [0, 10, 11]}
+{"timestamp": 10, "input_length": 1600, "output_length": 5, "hash_ids": [0, 1, 3, 4]}
+{"timestamp": 15, "input_length": 1600, "output_length": 5, "hash_ids": [0, 10, 12, 13]}
+{"timestamp": 20, "input_length": 2100, "output_length": 5, "hash_ids": [0, 1, 3, 5, 6]}
+{"timestamp": 25, "input_length": 2100, "output_length": 5, "hash_ids": [0, 10, 12, 14, 15]}
+{"timestamp": 30, "input_length": 600, "output_length": 5, "hash_ids": [0, 20]}"#;
+
+    fn features() -> Features {
+        let keys: Vec<OurKey> = CONFIGS
+            .iter()
+            .map(|(_, c)| OurKey::new(c).unwrap())
+            .collect();
+        compute(&build(&parse(TRACE).unwrap(), 1), 16, &keys)
+    }
+
+    fn settings(backends: usize, replicas: usize) -> Settings {
+        Settings {
+            backends,
+            replicas,
+            cache_blocks: 10_000,
+            prefill_ms_per_token: 0.1,
+            decode_ms_per_token: 25.0,
+        }
+    }
+
+    fn ours(key: usize, bounded: Option<u32>) -> Strategy {
+        Strategy::Ours {
+            name: "ours".into(),
+            key,
+            bounded,
+        }
+    }
+
+    #[test]
+    fn every_strategy_accounts_for_every_request() {
+        let features = features();
+        for strategy in [
+            Strategy::RoundRobin,
+            Strategy::LeastRequest,
+            ours(0, None),
+            ours(1, Some(HASH_BALANCE_FACTOR)),
+            Strategy::VllmPsPrefix,
+            Strategy::GaiePrefix,
+            Strategy::KubeAiPrefixHash,
+            Strategy::Oracle,
+        ] {
+            for replicas in [1, 2] {
+                let outcome = run(&features, &strategy, settings(4, replicas)).unwrap();
+                assert_eq!(outcome.per_backend.iter().sum::<u64>(), 7, "{strategy:?}");
+                assert_eq!(outcome.continuations, 4, "{strategy:?}");
+                assert!(
+                    outcome.cached_tokens <= outcome.prompt_tokens,
+                    "{strategy:?}"
+                );
+                assert_eq!(outcome.keyless, 0, "{strategy:?}");
+            }
+        }
+        assert!(run(&features, &Strategy::RoundRobin, settings(65, 1)).is_err());
+    }
+
+    #[test]
+    fn our_prompt_prefix_key_keeps_conversations_whatever_the_replica_count() {
+        let features = features();
+        let one = run(&features, &ours(1, None), settings(4, 1)).unwrap();
+        let four = run(&features, &ours(1, None), settings(4, 4)).unwrap();
+        assert_eq!(one.moved, 0);
+        assert_eq!(one, four);
+        // Every continuation finds its whole earlier turn but the last block cached.
+        let round_robin = run(&features, &Strategy::RoundRobin, settings(4, 1)).unwrap();
+        assert!(one.cached_tokens > round_robin.cached_tokens);
+    }
+
+    #[test]
+    fn the_vllm_ps_trie_follows_the_shared_system_block_to_one_backend() {
+        let outcome = run(&features(), &Strategy::VllmPsPrefix, settings(4, 1)).unwrap();
+        assert_eq!(outcome.per_backend.iter().filter(|&&n| n > 0).count(), 1);
+    }
+
+    #[test]
+    fn kubeai_walks_past_loaded_endpoints() {
+        let ring = kubeai_ring(3);
+        let hash = 12_345;
+        let first = kubeai_pick(&ring, hash, &[0, 0, 0]);
+        let mut active = vec![0u32; 3];
+        active[first] = 5;
+        assert_ne!(kubeai_pick(&ring, hash, &active), first);
+    }
+}
