@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-ENVOY_VERSION ?= 1.40.0
+# The default Envoy version lives in one place, .envoy-version (scripts and tests read it too).
+ENVOY_VERSION ?= $(shell cat $(CURDIR)/.envoy-version)
 TOOLS         := $(CURDIR)/.tools
 ENVOY_VENV    := $(TOOLS)/envoy-$(ENVOY_VERSION)
 ENVOY_BIN     := $(TOOLS)/bin/envoy-$(ENVOY_VERSION)

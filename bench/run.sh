@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-ENVOY_BIN="${ENVOY_BIN:-.tools/bin/envoy-1.40.0}"
+ENVOY_BIN="${ENVOY_BIN:-.tools/bin/envoy-$(cat .envoy-version)}"
 AFFINITY_WASM="${AFFINITY_WASM:-$TARGET_DIR/wasm32-wasip1/release/affinity_filter.wasm}"
 XDS_AGENT_BIN="${XDS_AGENT_BIN:-$TARGET_DIR/release/xds-agent}"
 PREDICTOR_KEYS=100000

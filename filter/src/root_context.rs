@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use affinity_core::{AffinityPolicy, ConfigErrors, FilterConfig};
+use affinity_core::{AffinityPolicy, ConfigErrors, FilterConfig, SourceKind};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
@@ -30,23 +30,42 @@ impl AffinityRoot {
         }
     }
 
-    /// Parses, validates and compiles the configuration; returns it with its canonical JSON.
+    /// Parses, validates and compiles the configuration; returns it with a one-line summary.
     fn load(&self) -> Result<(Shared, String), String> {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         if bytes.is_empty() {
             return Err("no configuration: the plugin needs at least {\"keys\": [...]}".to_owned());
         }
         let config = FilterConfig::from_json(&bytes).map_err(one_line)?;
-        let canonical = config.to_json();
+        let summary = summary(&config);
         let policy = AffinityPolicy::new(config).map_err(one_line)?;
         Ok((
             Shared {
                 policy,
                 metrics: Metrics::define()?,
             },
-            canonical,
+            summary,
         ))
     }
+}
+
+/// The key sources in order and whether the body is read, e.g. `keys header, jsonBody, sourceIp;
+/// reads bodies up to 262144 bytes`. (Not the canonical JSON: serializing it would pull serde_json's
+/// writer into the `.wasm`.)
+fn summary(config: &FilterConfig) -> String {
+    let kinds: Vec<&str> = config
+        .keys
+        .iter()
+        .map(|source| SourceKind::of(source).as_str())
+        .collect();
+    let mut summary = format!("keys {}", kinds.join(", "));
+    if config.reads_body() {
+        summary.push_str(&format!(
+            "; reads bodies up to {} bytes",
+            config.max_body_bytes
+        ));
+    }
+    summary
 }
 
 /// Every error on one log line, `; `-separated (`ConfigErrors`' `Display` puts one per line).
@@ -64,11 +83,8 @@ impl Context for AffinityRoot {}
 impl RootContext for AffinityRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         match self.load() {
-            Ok((shared, canonical)) => {
-                log::info!(
-                    "#{} affinity filter configured: {canonical}",
-                    self.context_id
-                );
+            Ok((shared, summary)) => {
+                log::info!("#{} affinity filter configured: {summary}", self.context_id);
                 self.shared = Some(Rc::new(shared));
                 true
             }

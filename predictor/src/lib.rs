@@ -20,6 +20,7 @@ mod balancer;
 mod error;
 mod hash;
 mod host;
+mod limits;
 mod maglev;
 mod ring_hash;
 mod ring_size;
@@ -29,10 +30,10 @@ pub use balancer::{Algorithm, Balancer};
 pub use error::PredictError;
 pub use hash::{MURMUR_STD_SEED, header_hash, header_values_hash, murmur2_64, xxhash64};
 pub use host::Host;
-pub use maglev::{DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
-pub use ring_hash::{
-    DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE, RingHashFunction, RingHashSettings,
+pub use limits::{
+    DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE, DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, is_prime,
 };
+pub use ring_hash::{RingHashFunction, RingHashSettings};
 pub use ring_size::{
     ENTRIES_PER_LIGHTEST_HOST, min_ring_size_for_weights, recommended_min_ring_size,
 };

@@ -13,10 +13,7 @@ use crate::error::PredictError;
 use crate::hash::xxhash64;
 use crate::host::{Host, normalized_weights, validate};
 
-/// Envoy's default Maglev `table_size` (the paper's recommendation).
-pub const DEFAULT_TABLE_SIZE: u64 = 65_537;
-/// The largest `table_size` Envoy accepts.
-pub const MAX_TABLE_SIZE: u64 = 5_000_011;
+use crate::limits::{MAX_TABLE_SIZE, is_prime};
 
 /// A built Maglev lookup table: host index per slot.
 #[derive(Debug, Clone)]
@@ -121,18 +118,4 @@ fn permutation(entry: &BuildEntry, table_size: u64) -> usize {
     // offset, skip < M ≤ 5,000,011 and next < M: the product fits in u64 without wrapping.
     let slot = (entry.offset + entry.skip * entry.next) % table_size;
     slot as usize
-}
-
-fn is_prime(n: u64) -> bool {
-    if n < 2 {
-        return false;
-    }
-    let mut divisor = 2;
-    while divisor * divisor <= n {
-        if n.is_multiple_of(divisor) {
-            return false;
-        }
-        divisor += 1;
-    }
-    true
 }

@@ -14,10 +14,7 @@ use crate::error::PredictError;
 use crate::hash::{MURMUR_STD_SEED, murmur2_64, xxhash64};
 use crate::host::{Host, normalized_weights, validate};
 
-/// Envoy's default `minimum_ring_size`.
-pub const DEFAULT_MIN_RING_SIZE: u64 = 1024;
-/// Envoy's default (and largest allowed) `maximum_ring_size`.
-pub const DEFAULT_MAX_RING_SIZE: u64 = 8 * 1024 * 1024;
+use crate::limits::{DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE};
 
 /// The hash function a ring hash cluster uses for its entries (`hash_function`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,7 +1,7 @@
 //! The default `minimum_ring_size` the agent gives ring hash clusters.
 
 use crate::host::Host;
-use crate::ring_hash::{DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE};
+use crate::limits::{DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZE};
 
 /// Ring entries the lightest host gets under [`recommended_min_ring_size`].
 pub const ENTRIES_PER_LIGHTEST_HOST: u64 = 2048;

@@ -1,5 +1,6 @@
-//! Static Envoy bootstraps for tests: an admin listener, one HTTP listener (HCM → optional affinity filter →
-//! router) and STATIC clusters of 127.0.0.1 endpoints, all on 127.0.0.1.
+//! Static Envoy bootstraps for tests — the one generator the tests use: an admin listener, one HTTP listener
+//! (HCM → optional affinity filter → router) and STATIC clusters of 127.0.0.1 endpoints (legacy `lb_policy` or
+//! the typed ring hash / Maglev policies, per-endpoint weights and `envoy.lb` `hash_key`s), all on 127.0.0.1.
 
 use crate::paths;
 
@@ -35,7 +36,7 @@ impl StaticBootstrap {
     }
 
     /// Adds the affinity filter (the built .wasm, V8) before the router, with `filter_config` (JSON) as its
-    /// `configuration`.
+    /// `configuration`, allowed to hold a request at its headers (for body key sources).
     pub fn affinity_filter(mut self, filter_config: &str) -> StaticBootstrap {
         // A JSON string is a double-quoted YAML scalar.
         let configuration = serde_json::to_string(filter_config).unwrap_or_default();
@@ -46,6 +47,7 @@ impl StaticBootstrap {
               "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
               config:
                 name: affinity
+                allow_on_headers_stop_iteration: true
                 vm_config:
                   vm_id: affinity
                   runtime: envoy.wasm.runtime.v8
@@ -84,30 +86,33 @@ impl StaticBootstrap {
 
     /// Adds STATIC cluster `name` balancing with `lb_policy` (`ROUND_ROBIN`, `RING_HASH`, `MAGLEV`, ...) over one
     /// endpoint 127.0.0.1:port per entry of `backend_ports`.
-    pub fn cluster(
+    pub fn cluster(self, name: &str, lb_policy: &str, backend_ports: &[u16]) -> StaticBootstrap {
+        let endpoints: Vec<StaticEndpoint> = backend_ports
+            .iter()
+            .map(|&port| StaticEndpoint::new(port))
+            .collect();
+        self.cluster_with(name, &StaticLb::Legacy(lb_policy.to_owned()), &endpoints)
+    }
+
+    /// Adds STATIC cluster `name` balancing with `lb` over `endpoints` (127.0.0.1 ports with weights and
+    /// `hash_key`s).
+    pub fn cluster_with(
         mut self,
         name: &str,
-        lb_policy: &str,
-        backend_ports: &[u16],
+        lb: &StaticLb,
+        endpoints: &[StaticEndpoint],
     ) -> StaticBootstrap {
-        let endpoints: String = backend_ports
-            .iter()
-            .map(|port| {
-                format!(
-                    "
-        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}}}"
-                )
-            })
-            .collect();
+        let endpoints: String = endpoints.iter().map(StaticEndpoint::yaml).collect();
         self.clusters.push_str(&format!(
             r#"
   - name: {name}
     type: STATIC
-    lb_policy: {lb_policy}
+    connect_timeout: 1s{lb}
     load_assignment:
       cluster_name: {name}
       endpoints:
-      - lb_endpoints:{endpoints}"#
+      - lb_endpoints:{endpoints}"#,
+            lb = lb.yaml()
         ));
         self
     }
@@ -149,5 +154,95 @@ static_resources:
   clusters:{clusters}
 "#
         )
+    }
+}
+
+/// How a static cluster balances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaticLb {
+    /// The legacy `lb_policy` enum: `ROUND_ROBIN`, `LEAST_REQUEST`, `RING_HASH`, `MAGLEV`, ...
+    Legacy(String),
+    /// `envoy.load_balancing_policies.ring_hash` with these sizes and `XX_HASH` or `MURMUR_HASH_2`.
+    RingHash {
+        /// `minimum_ring_size`.
+        minimum: u64,
+        /// `maximum_ring_size`.
+        maximum: u64,
+        /// `hash_function`.
+        hash_function: &'static str,
+    },
+    /// `envoy.load_balancing_policies.maglev` with this `table_size`.
+    Maglev {
+        /// `table_size`.
+        table_size: u64,
+    },
+}
+
+impl StaticLb {
+    fn yaml(&self) -> String {
+        let (name, type_url, settings) = match self {
+            StaticLb::Legacy(policy) => return format!("\n    lb_policy: {policy}"),
+            StaticLb::RingHash {
+                minimum,
+                maximum,
+                hash_function,
+            } => (
+                "ring_hash",
+                "ring_hash.v3.RingHash",
+                format!(
+                    "minimum_ring_size: {minimum}\n              maximum_ring_size: {maximum}\n              hash_function: {hash_function}"
+                ),
+            ),
+            StaticLb::Maglev { table_size } => (
+                "maglev",
+                "maglev.v3.Maglev",
+                format!("table_size: {table_size}"),
+            ),
+        };
+        format!(
+            r#"
+    load_balancing_policy:
+      policies:
+        - typed_extension_config:
+            name: envoy.load_balancing_policies.{name}
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.load_balancing_policies.{type_url}
+              {settings}"#
+        )
+    }
+}
+
+/// One endpoint of a static cluster: 127.0.0.1:`port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticEndpoint {
+    /// The port on 127.0.0.1.
+    pub port: u16,
+    /// `load_balancing_weight` (1 when unset).
+    pub weight: u32,
+    /// The `envoy.lb` `hash_key` metadata: the host's identity on the ring instead of its address.
+    pub hash_key: Option<String>,
+}
+
+impl StaticEndpoint {
+    /// Weight 1, no hash key.
+    pub fn new(port: u16) -> StaticEndpoint {
+        StaticEndpoint {
+            port,
+            weight: 1,
+            hash_key: None,
+        }
+    }
+
+    fn yaml(&self) -> String {
+        let mut yaml = format!(
+            "\n        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {}}}}}}}\n          load_balancing_weight: {}",
+            self.port, self.weight
+        );
+        if let Some(key) = &self.hash_key {
+            yaml.push_str(&format!(
+                "\n          metadata: {{filter_metadata: {{envoy.lb: {{hash_key: \"{key}\"}}}}}}"
+            ));
+        }
+        yaml
     }
 }

@@ -17,7 +17,7 @@ pub mod wait;
 
 pub use agent::Agent;
 pub use backend::Backend;
-pub use bootstrap::StaticBootstrap;
+pub use bootstrap::{StaticBootstrap, StaticEndpoint, StaticLb};
 pub use envoy::Envoy;
 pub use ports::free_port;
 pub use process::Process;

@@ -41,9 +41,11 @@ fn existing(var: &str, path: PathBuf) -> PathBuf {
     path
 }
 
-/// The Envoy binary: `$ENVOY_BIN`, else `.tools/bin/envoy-$ENVOY_VERSION` (default version 1.40.0).
+/// The Envoy binary: `$ENVOY_BIN`, else `.tools/bin/envoy-$ENVOY_VERSION` (default: the version in
+/// the repository's `.envoy-version`, as for `make`).
 pub fn envoy_bin() -> PathBuf {
-    let version = std::env::var("ENVOY_VERSION").unwrap_or_else(|_| "1.40.0".to_string());
+    let version = std::env::var("ENVOY_VERSION")
+        .unwrap_or_else(|_| include_str!("../../.envoy-version").trim().to_string());
     let default = repo_root()
         .join(".tools/bin")
         .join(format!("envoy-{version}"));

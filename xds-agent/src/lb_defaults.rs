@@ -15,18 +15,15 @@
 //!
 //! Explicit values in the YAML always win.
 
+use affinity_predictor::{
+    DEFAULT_MAX_RING_SIZE as RING_SIZE_LIMIT, DEFAULT_TABLE_SIZE as MAGLEV_DEFAULT_TABLE_SIZE,
+    MAX_TABLE_SIZE as MAGLEV_MAX_TABLE_SIZE, is_prime,
+};
+
 use crate::model::{HashAlgorithm, HashFunction, Service};
 
-/// Envoy's limit for `minimum_ring_size` and `maximum_ring_size`.
-pub const RING_SIZE_LIMIT: u64 = 8_388_608;
-/// The smallest default minimum ring size (Envoy's own default).
-pub const RING_SIZE_FLOOR: u64 = 1024;
 /// Ring entries the lightest host gets with the default ring size.
 pub const RING_ENTRIES_PER_LIGHTEST_HOST: u64 = affinity_predictor::ENTRIES_PER_LIGHTEST_HOST;
-/// Envoy's default (and our default) Maglev table size.
-pub const MAGLEV_DEFAULT_TABLE_SIZE: u64 = 65537;
-/// Envoy's largest accepted Maglev table size.
-pub const MAGLEV_MAX_TABLE_SIZE: u64 = 5_000_011;
 /// Maglev table entries per host the default table size keeps.
 pub const MAGLEV_ENTRIES_PER_HOST: u64 = 100;
 
@@ -100,40 +97,18 @@ pub fn default_maglev_table_size(hosts: usize) -> u64 {
         .unwrap_or(MAGLEV_MAX_TABLE_SIZE)
 }
 
-/// Whether `n` is prime (trial division; table sizes are at most a few million).
-#[must_use]
-pub fn is_prime(n: u64) -> bool {
-    if n < 2 {
-        return false;
-    }
-    if n.is_multiple_of(2) {
-        return n == 2;
-    }
-    let mut divisor = 3;
-    while divisor * divisor <= n {
-        if n.is_multiple_of(divisor) {
-            return false;
-        }
-        divisor += 2;
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn primes() {
-        assert!(is_prime(2) && is_prime(65537) && is_prime(MAGLEV_MAX_TABLE_SIZE));
-        assert!(!is_prime(0) && !is_prime(1) && !is_prime(65536) && !is_prime(65535));
-    }
-
-    #[test]
     fn ring_size_gives_lightest_host_2048_entries() {
         assert_eq!(default_minimum_ring_size(&[1, 1, 1]), 6144);
         assert_eq!(default_minimum_ring_size(&[1, 2]), 6144);
-        assert_eq!(default_minimum_ring_size(&[]), RING_SIZE_FLOOR);
+        assert_eq!(
+            default_minimum_ring_size(&[]),
+            affinity_predictor::DEFAULT_MIN_RING_SIZE
+        );
         assert_eq!(default_minimum_ring_size(&[1; 10_000]), RING_SIZE_LIMIT);
     }
 

@@ -1,23 +1,31 @@
 //! Consistent-hash xDS control plane for Envoy: YAML config to Envoy resources over ADS.
 //!
 //! Layers, each usable on its own:
-//! [`config`] (YAML files → raw structs with positions) → [`model`] (validated) →
+//! [`documents`] (sources, documents, positions, field paths, the one problem type) → front ends
+//! ([`agent_yaml`], [`istio`]) → [`model`] (validated), merged by the loader [`config`] →
 //! [`translate`] (pure functions → Envoy protos) → [`snapshot`] (consistent, content-hash
-//! versions) → [`ads`] (per-stream state machine, SotW and delta) → [`server`] (tonic gRPC and
-//! the admin HTTP server). [`reload`] watches the configuration; [`cli`] is the command line.
+//! versions) → [`ads`] (per-stream state machine, SotW and delta) → `server` (tonic gRPC and
+//! the admin HTTP server). `reload` watches the configuration; [`cli`] is the command line.
+//!
+//! The layers above are public for other front ends and tools; the process plumbing
+//! (`server`, `state`, `reload`, `metrics`, `nodes`, `bootstrap`) is private to the crate, reached
+//! through [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod ads;
-pub mod bootstrap;
+pub mod agent_yaml;
+mod bootstrap;
 pub mod cli;
 pub mod config;
+mod digest;
+pub mod documents;
 pub mod istio;
 pub mod lb_defaults;
-pub mod metrics;
+mod metrics;
 pub mod model;
-pub mod nodes;
-pub mod reload;
-pub mod server;
+mod nodes;
+mod reload;
+mod server;
 pub mod snapshot;
-pub mod state;
+mod state;
 pub mod translate;

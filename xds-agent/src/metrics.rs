@@ -65,6 +65,7 @@ impl Metrics {
 
     /// How many configuration changes were rejected.
     #[must_use]
+    #[cfg(test)]
     pub fn reload_failures(&self) -> u64 {
         self.reload_failures.load(Ordering::Relaxed)
     }

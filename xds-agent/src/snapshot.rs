@@ -21,7 +21,7 @@ use envoy_types::util::pack_any;
 use prost::Message;
 use sha2::{Digest, Sha256};
 
-use crate::config::hex;
+use crate::digest::hex;
 use crate::translate::Resources;
 
 /// The xDS resource types the agent serves.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::config::{LoadedConfig, hex};
+use crate::config::LoadedConfig;
+use crate::digest::hex;
 use crate::metrics::{Gauges, Metrics};
 use crate::model::WasmCode;
 use crate::nodes::NodeRegistry;

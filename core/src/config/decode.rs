@@ -1,6 +1,6 @@
-//! Decoding a parsed JSON document into [`FilterConfig`], with the same schema, defaults and
-//! enum forms as the serde derives (which the YAML path uses): unknown fields are refused, and
-//! every error names the path of its field.
+//! Decoding a parsed JSON document into [`FilterConfig`]: defaults filled in, unknown fields
+//! refused, externally tagged enums (`{"header": "x"}`), and every error naming the path of its
+//! field. Each key source decodes itself (`crate::sources`).
 
 use super::json::Value;
 use super::{

@@ -1,6 +1,11 @@
 //! The filter's configuration schema: the JSON an Envoy `WasmPlugin` / `envoy.filters.http.wasm`
 //! `configuration` carries, and the YAML the xds-agent embeds.
 //!
+//! One decoder reads it: [`FilterConfig::from_json`] (a small JSON reader and a decoder that name
+//! each error's field path), which the filter runs; the xds-agent hands it the `affinity` value it
+//! read from YAML, so both accept exactly the same documents. The serde `Serialize` derives only
+//! write the canonical JSON the agent ships over ECDS.
+//!
 //! Field names are binding (configs written today must keep working); every field except `keys`
 //! has a default, so `{"keys": [{"header": "x-user-id"}]}` is a complete config.
 
@@ -16,7 +21,7 @@ pub use validate::{MAX_BODY_BYTES_LIMIT, MIN_BODY_BYTES};
 
 pub use crate::sources::{KeySource, PromptPrefix, PromptScope, SourceIp};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The default for [`FilterConfig::max_key_length`].
 pub const DEFAULT_MAX_KEY_LENGTH: usize = 256;
@@ -26,38 +31,23 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
 pub const DEFAULT_OUTPUT_HEADER: &str = "x-affinity-key";
 
 /// The complete filter configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FilterConfig {
     /// Key sources, tried in order; the first one present wins. Must not be empty.
-    #[serde(default)]
     pub keys: Vec<KeySource>,
     /// Fold ASCII letters of the key to lower case before hashing (other bytes are kept as is).
-    #[serde(default)]
     pub lowercase: bool,
     /// In `raw` mode, values longer than this many bytes are sent hashed instead (never truncated).
-    #[serde(default = "default_max_key_length")]
     pub max_key_length: usize,
     /// The request header the filter writes the key to (and strips from every client request).
-    #[serde(default = "default_output_header")]
     pub output_header: String,
     /// How the key is written to `output_header`.
-    #[serde(default)]
     pub hash: HashMode,
     /// What happens to a request none of the `keys` matches.
-    #[serde(default)]
     pub on_missing: OnMissing,
     /// How many bytes of a JSON request body the body sources read at most.
-    #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-}
-
-fn default_max_key_length() -> usize {
-    DEFAULT_MAX_KEY_LENGTH
-}
-
-fn default_max_body_bytes() -> usize {
-    DEFAULT_MAX_BODY_BYTES
 }
 
 fn default_output_header() -> String {
@@ -65,7 +55,7 @@ fn default_output_header() -> String {
 }
 
 /// How the key is written to the output header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum HashMode {
     /// 16 lower-case hex digits of xxHash64 (seed 0) of `"<source kind>:<value>"`.
@@ -77,8 +67,8 @@ pub enum HashMode {
 }
 
 /// What happens to a request none of the key sources matches.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub enum OnMissing {
     /// Forward without the output header: Envoy's load balancer picks a host.
     #[default]
@@ -91,14 +81,12 @@ pub enum OnMissing {
 }
 
 /// `onMissing.reject`: a local reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Reject {
     /// HTTP status, 400–599.
-    #[serde(default = "default_reject_status")]
     pub status: u16,
     /// Response body (sent as `text/plain`).
-    #[serde(default = "default_reject_body")]
     pub body: String,
 }
 
@@ -120,26 +108,20 @@ fn default_reject_body() -> String {
 }
 
 /// `onMissing.issueCookie`: the cookie a request without a key is given.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct IssueCookie {
     /// Cookie name (an RFC 6265 token).
-    #[serde(default = "default_cookie_name")]
     pub name: String,
     /// Lifetime as a protobuf-JSON duration, e.g. `"3600s"`; `"0s"` issues a session cookie.
-    #[serde(default = "default_cookie_ttl")]
     pub ttl: String,
     /// Cookie `Path` attribute; must start with `/`.
-    #[serde(default = "default_cookie_path")]
     pub path: String,
     /// Add the `HttpOnly` attribute.
-    #[serde(default = "default_true")]
     pub http_only: bool,
     /// Add the `Secure` attribute (required with `sameSite: None`).
-    #[serde(default)]
     pub secure: bool,
     /// The `SameSite` attribute.
-    #[serde(default)]
     pub same_site: SameSite,
 }
 
@@ -168,12 +150,8 @@ fn default_cookie_path() -> String {
     "/".to_owned()
 }
 
-fn default_true() -> bool {
-    true
-}
-
 /// The `SameSite` cookie attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum SameSite {
     /// `SameSite=Strict`.
     Strict,

@@ -29,7 +29,7 @@ pub mod prompt_prefix;
 pub mod query;
 pub mod source_ip;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use prompt_prefix::{PromptPrefix, PromptScope};
 pub use source_ip::SourceIp;
@@ -41,8 +41,8 @@ use crate::config::validate::Errors;
 use crate::request::RequestView;
 
 /// One place an affinity key can come from. Externally tagged: `{"header": "x-user-id"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub enum KeySource {
     /// The first copy of a request header (name matched case-insensitively).
     Header(String),

@@ -28,7 +28,7 @@
 
 use std::hash::Hasher;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use twox_hash::XxHash64;
 
 use super::{Extraction, KeySource};
@@ -43,16 +43,15 @@ use crate::request::RequestView;
 pub const MAX_PREFIX_BYTES: u32 = 1 << 20;
 
 /// `promptPrefix`'s configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PromptPrefix {
     /// Which part of the prompt is the key.
-    #[serde(default)]
     pub scope: PromptScope,
 }
 
 /// Which part of the prompt is the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum PromptScope {
     /// The messages up to the first user message: the same at every turn.

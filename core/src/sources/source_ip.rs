@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{Extraction, KeySource};
 use crate::body::Lookup;
@@ -12,13 +12,12 @@ use crate::config::json::Value;
 use crate::request::RequestView;
 
 /// Where the client's IP address is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SourceIp {
     /// 0: the connection's address (`source.address`). N > 0: skip N entries from the right of
     /// X-Forwarded-For and use the next one (Envoy's `xff_num_trusted_hops` meaning), falling back
     /// to the connection's address when the header has no such entry or it is not an IP address.
-    #[serde(default)]
     pub trusted_hops: u32,
 }
 

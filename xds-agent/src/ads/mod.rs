@@ -1,6 +1,6 @@
 //! The ADS protocol as pure state machines, one per gRPC stream: a request (or a new snapshot)
 //! goes in, responses to send and events to record come out. No I/O, no clocks: unit-tested
-//! directly, driven by [`crate::server`].
+//! directly, driven by the crate's gRPC server.
 //!
 //! - [`sotw::SotwStream`]: state-of-the-world (`StreamAggregatedResources`).
 //! - [`delta::DeltaStream`]: incremental (`DeltaAggregatedResources`).

@@ -7,9 +7,9 @@
 use std::fmt;
 use std::path::Path;
 
-use affinity_core::SourceKind;
 use affinity_core::key::normalise;
 use affinity_core::sources::source_ip::canonical_ip;
+use affinity_core::{AffinityPolicy, BodyIssue, Outcome, OwnedRequest, SourceKind};
 use affinity_core::{FilterConfig, hash::affinity_header_value_bytes};
 use affinity_predictor::{Balancer, Host, RingHashFunction, RingHashSettings, header_hash};
 
@@ -208,6 +208,59 @@ impl ServicePrediction {
                 hash: header_hash(key.as_bytes()),
             }),
         }
+    }
+}
+
+impl ServicePrediction {
+    /// How a JSON request body is keyed: the service's whole filter configuration runs on a
+    /// `POST` with `content-type: application/json`, that body and no other header.
+    ///
+    /// # Errors
+    /// The service hashes natively (no filter reads the body), or no key source finds a key.
+    pub fn body_hash(&self, body: &[u8]) -> Result<(KeyHash, SourceKind), PredictionError> {
+        let Some(filter) = (self.service.hash_policy.is_none())
+            .then_some(self.service.affinity.as_ref())
+            .flatten()
+        else {
+            return Err(PredictionError(format!(
+                "--body: service {} runs no affinity filter, so no body is read",
+                self.service.name
+            )));
+        };
+        let policy = AffinityPolicy::new(filter.clone())
+            .map_err(|errors| PredictionError(format!("affinity: {errors}")))?;
+        let request = OwnedRequest::new()
+            .header(":method", "POST")
+            .header("content-type", "application/json")
+            .body(body);
+        let decision = policy.evaluate(&request, || None);
+        let Outcome::Keyed {
+            source,
+            header_value,
+        } = decision.outcome
+        else {
+            let why = match decision.body_issue {
+                Some(BodyIssue::NotJson) => " (the body is not JSON)",
+                Some(BodyIssue::Truncated) => " (the body ends inside the JSON document)",
+                Some(BodyIssue::TooLarge) => " (the key was not decided within maxBodyBytes)",
+                None => "",
+            };
+            return Err(PredictionError(format!(
+                "--body: no key source finds a key in this body{why}; the filter's onMissing applies"
+            )));
+        };
+        Ok((
+            KeyHash {
+                hash: header_hash(&header_value),
+                hashed_what: format!(
+                    "header {} (written by the affinity filter)",
+                    filter.output_header
+                ),
+                hashed: header_value.clone(),
+                header: Some((filter.output_header.clone(), header_value)),
+            },
+            source,
+        ))
     }
 }
 

@@ -117,3 +117,57 @@ fn every_yaml_file_in_examples_is_valid() {
     }
     assert!(checked >= 1);
 }
+
+/// `affinity` in YAML is decoded by the filter's own decoder: block and flow style, YAML scalars,
+/// every field — the same configuration as the JSON the filter is given, and a schema error in
+/// one service's affinity is reported beside the other services' errors.
+#[test]
+fn affinity_in_yaml_is_the_filters_json_schema() {
+    let text = "services:
+  - name: web
+    endpoints: [{address: 10.0.0.1:80}]
+    affinity:
+      keys:
+        - header: x-user-id
+        - sourceIp: {trustedHops: 2}
+        - composite:
+            - header: x-tenant
+            - jsonBody: /user
+        - promptPrefix: {scope: {bytes: 4096}}
+      lowercase: true
+      hash: raw
+      maxBodyBytes: 65536
+      onMissing:
+        issueCookie: {name: sid, ttl: 3600s, secure: true, sameSite: None}
+  - name: typo
+    endpoints: [{address: 10.0.0.2:80}]
+    affinity: {keys: [{header: x}], lowercas: true}
+  - name: semantic
+    endpoints: [{address: 10.0.0.3:80}]
+    affinity: {keys: [{jsonBody: user}]}
+filter: {wasm: f.wasm}
+";
+    let errors = load_sources(&[source("a.yaml", text)]).unwrap_err();
+    let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0]
+            .starts_with("a.yaml:19:47: services[1].affinity.lowercas: unknown field `lowercas`"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "a.yaml:22:34: services[2].affinity.keys[0].jsonBody: `user` is not a JSON pointer"
+        ),
+        "{lines:#?}"
+    );
+
+    let valid =
+        text.split("  - name: typo").next().unwrap().to_owned() + "filter: {wasm: f.wasm}\n";
+    let config = load_sources(&[source("a.yaml", &valid)]).unwrap();
+    let json = r#"{"keys": [{"header": "x-user-id"}, {"sourceIp": {"trustedHops": 2}}, {"composite": [{"header": "x-tenant"}, {"jsonBody": "/user"}]}, {"promptPrefix": {"scope": {"bytes": 4096}}}], "lowercase": true, "hash": "raw", "maxBodyBytes": 65536, "onMissing": {"issueCookie": {"name": "sid", "ttl": "3600s", "secure": true, "sameSite": "None"}}}"#;
+    assert_eq!(
+        config.services[0].affinity,
+        Some(affinity_core::FilterConfig::from_json(json.as_bytes()).unwrap())
+    );
+}

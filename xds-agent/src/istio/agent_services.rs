@@ -3,7 +3,7 @@
 //! replacing its load balancer, hash policy, outlier detection and connection pool, and adding
 //! the rule's opt-in extensions.
 
-use crate::config::{ConfigError, FieldPath, Position};
+use crate::documents::{ConfigError, FieldPath, Position};
 use crate::model::{HashPolicy, Service};
 
 use super::annotations::{self, Extensions};

@@ -14,7 +14,7 @@ use affinity_core::config::FilterConfig;
 
 use super::endpoints::HashKeySource;
 use super::traffic_policy::PathError;
-use crate::config::FieldPath;
+use crate::documents::FieldPath;
 
 /// The affinity filter's config for the rule's host.
 pub const AFFINITY: &str = "envoy-affinity.io/affinity";

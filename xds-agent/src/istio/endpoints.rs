@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::objects::{ServiceEntrySpec, ServicePort, WorkloadEntrySpec};
 use super::parse::Parsed;
 use super::traffic_policy::PathError;
-use crate::config::FieldPath;
+use crate::documents::FieldPath;
 use crate::model::{Endpoint, EndpointAddress};
 
 /// Endpoint label that sets the endpoint's `hashKey` (its identity on the ring) explicitly.

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::config::{ConfigError, Document, FieldPath, Position};
+use crate::documents::{ConfigError, Document, FieldPath, Position};
 use crate::model::{AgentConfig, Listener, LoadBalancer, Route, Service};
 
 use annotations::Extensions;

@@ -4,7 +4,7 @@
 //! Every field of Istio's CRD schema is declared, so a misspelt field is an error
 //! (`deny_unknown_fields`) while a valid field the agent does not act on is accepted; fields
 //! that only matter to an Istio data plane (TLS, subsets, tunnels, locality) are kept as
-//! [`IgnoredAny`] and listed in the README (DestinationRule-driven mode).
+//! [`IgnoredAny`] and listed in `docs/istio-mode.md` ("Not served").
 
 use std::collections::BTreeMap;
 
@@ -265,7 +265,7 @@ pub struct TcpSettings {
     /// Maximum connection lifetime.
     #[serde(default)]
     pub max_connection_duration: Option<String>,
-    /// TCP idle timeout; not served by the agent.
+    /// TCP idle timeout; served as the cluster's idle timeout when `http.idleTimeout` is unset.
     #[serde(default)]
     pub idle_timeout: Option<String>,
 }
@@ -310,7 +310,7 @@ pub struct OutlierDetection {
     /// Consecutive 5xx before ejection.
     #[serde(default, rename = "consecutive5xxErrors")]
     pub consecutive_5xx_errors: Option<u32>,
-    /// Consecutive 502/503/504 before ejection; not served by the agent.
+    /// Consecutive 502/503/504 before ejection (Envoy's `consecutive_gateway_failure`).
     #[serde(default)]
     pub consecutive_gateway_errors: Option<u32>,
     /// Deprecated alias of `consecutiveGatewayErrors`; not served by the agent.
@@ -331,7 +331,7 @@ pub struct OutlierDetection {
     /// Maximum ejected hosts, percent.
     #[serde(default)]
     pub max_ejection_percent: Option<i64>,
-    /// Panic threshold, percent; not served by the agent.
+    /// Panic threshold, percent (the cluster's `healthy_panic_threshold`; istiod's default 0).
     #[serde(default)]
     pub min_health_percent: Option<i64>,
     /// Status codes counted as errors; not served by the agent.

@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use super::objects::{DestinationRuleSpec, Object, ServiceEntrySpec, WorkloadEntrySpec};
-use crate::config::{ConfigError, Document, FieldPath, LineColumn, Position};
+use crate::documents::{ConfigError, Document, FieldPath, LineColumn, Position};
 
 /// The API group the agent reads.
 pub const NETWORKING_GROUP: &str = "networking.istio.io";

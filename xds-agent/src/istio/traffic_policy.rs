@@ -10,9 +10,11 @@ use super::objects::{
     ConnectionPoolSettings, ConsistentHash, DestinationRuleSpec, LoadBalancerSettings,
     OutlierDetection, TrafficPolicy,
 };
-use crate::config::FieldPath;
-use crate::lb_defaults::{MAGLEV_MAX_TABLE_SIZE, RING_SIZE_LIMIT, is_prime};
+use crate::documents::FieldPath;
 use crate::model::{self, HashAlgorithm, HashFunction, HashPolicy, Maglev, RingHash};
+use affinity_predictor::{
+    DEFAULT_MAX_RING_SIZE as RING_SIZE_LIMIT, MAX_TABLE_SIZE as MAGLEV_MAX_TABLE_SIZE, is_prime,
+};
 
 /// istiod's minimum ring size when a rule names no algorithm (Envoy's default too).
 pub const ISTIO_DEFAULT_MINIMUM_RING_SIZE: u64 = 1024;

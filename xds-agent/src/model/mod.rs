@@ -1,10 +1,9 @@
 //! The validated model: what the agent serves, independent of where it came from (the agent's
-//! YAML, or Istio objects). Every value here is valid; [`build`] is the only way in from raw YAML.
+//! YAML, or Istio objects). Every value here is valid; [`crate::agent_yaml::build()`] is the only way in from raw YAML.
 //!
 //! The types are public so that other front ends (Istio DestinationRule / ServiceEntry /
 //! WorkloadEntry) can build them directly.
 
-mod build;
 mod connection_pool;
 mod duration;
 mod hash_policy;
@@ -15,7 +14,6 @@ use std::time::Duration;
 
 use affinity_core::config::FilterConfig;
 
-pub use build::{Issue, RawDocument, build};
 pub use connection_pool::ConnectionPool;
 pub use duration::parse_duration;
 pub use hash_policy::{CookieAttribute, HashPolicy};

@@ -27,7 +27,12 @@ const ENVOY_DEFAULT_BUFFER_LIMIT: usize = 1024 * 1024;
 fn buffer_limit(model: &model::Listener, services: &[Service]) -> Option<u32> {
     let largest = services
         .iter()
-        .filter(|service| model.routes.iter().any(|route| route.service == service.name))
+        .filter(|service| {
+            model
+                .routes
+                .iter()
+                .any(|route| route.service == service.name)
+        })
         .filter_map(|service| service.affinity.as_ref())
         .filter(|affinity| affinity.reads_body())
         .map(|affinity| affinity.max_body_bytes)

@@ -1,12 +1,10 @@
 //! The filter's configuration in the real Envoy: an invalid one is refused by `on_configure`
 //! with one log line naming the field, a raw-mode one sends the value itself.
 
-mod filter_support;
-
 use std::time::Duration;
 
+use crate::support::FilterRig;
 use e2e::{Envoy, free_port, http};
-use filter_support::FilterRig;
 
 #[test]
 fn invalid_config_is_refused_with_a_log_line_naming_the_field() {
@@ -35,7 +33,7 @@ fn invalid_config_is_refused_with_a_log_line_naming_the_field() {
     ] {
         let (port, admin_port) = (free_port(), free_port());
         let mut envoy = Envoy::spawn(
-            &filter_support::bootstrap(port, admin_port, config, &[free_port()]),
+            &crate::support::bootstrap(port, admin_port, config, &[free_port()]),
             admin_port,
         );
         let exit = envoy.process.wait_exit(Duration::from_secs(30));

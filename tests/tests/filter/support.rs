@@ -10,8 +10,8 @@ pub struct FilterRig {
     pub envoy: Envoy,
     /// The listener port clients send to.
     pub port: u16,
-    /// The backends, named `b0`, `b1`, `b2` (held so they live as long as the rig).
-    _backends: Vec<Backend>,
+    /// The backends, named `b0`, `b1`, `b2`.
+    pub backends: Vec<Backend>,
 }
 
 impl FilterRig {
@@ -29,7 +29,7 @@ impl FilterRig {
         FilterRig {
             envoy,
             port,
-            _backends: backends,
+            backends,
         }
     }
 

@@ -1,8 +1,6 @@
 //! Shared pieces of the `agent_*` tests: configs for the agent, and checks on what Envoy and the
 //! agent report.
 
-#![allow(dead_code)] // Each test binary uses a different subset.
-
 use std::time::Duration;
 
 use e2e::agent::Agent;

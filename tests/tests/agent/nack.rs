@@ -1,11 +1,9 @@
 //! A resource Envoy rejects: the NACK is logged with Envoy's error detail, counted, shown at
 //! `/debug/nodes`, and not answered by a resend loop; a fixed config is then accepted.
 
-mod agent_support;
-
 use std::time::Duration;
 
-use agent_support::{
+use crate::support::{
     PROPAGATION, debug_nodes, key_seen, single_service_config, wait_current_acked,
 };
 use e2e::agent::Agent;

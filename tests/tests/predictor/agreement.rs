@@ -11,7 +11,7 @@ use affinity_predictor::{
     Balancer, DEFAULT_MAX_RING_SIZE, Host, RingHashFunction, RingHashSettings, header_hash,
     header_values_hash, recommended_min_ring_size,
 };
-use e2e::{Backend, Envoy, free_port, http};
+use e2e::{Backend, Envoy, StaticBootstrap, StaticEndpoint, StaticLb, free_port, http};
 
 /// One cluster under test.
 struct Case {
@@ -47,106 +47,44 @@ impl Case {
         }
     }
 
-    fn policy_yaml(&self) -> String {
+    fn static_lb(&self) -> StaticLb {
         match self.lb {
-            Lb::Ring(settings) => format!(
-                r#"
-        - typed_extension_config:
-            name: envoy.load_balancing_policies.ring_hash
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash
-              minimum_ring_size: {}
-              maximum_ring_size: {}
-              hash_function: {}"#,
-                settings.min_ring_size,
-                settings.max_ring_size,
-                match settings.hash_function {
+            Lb::Ring(settings) => StaticLb::RingHash {
+                minimum: settings.min_ring_size,
+                maximum: settings.max_ring_size,
+                hash_function: match settings.hash_function {
                     RingHashFunction::XxHash => "XX_HASH",
                     RingHashFunction::MurmurHash2 => "MURMUR_HASH_2",
-                }
-            ),
-            Lb::Maglev(table_size) => format!(
-                r#"
-        - typed_extension_config:
-            name: envoy.load_balancing_policies.maglev
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev
-              table_size: {table_size}"#
-            ),
+                },
+            },
+            Lb::Maglev(table_size) => StaticLb::Maglev { table_size },
         }
     }
 
-    fn cluster_yaml(&self, backends: &[Backend]) -> String {
-        let mut endpoints = String::new();
-        for (index, weight, key) in &self.members {
-            endpoints.push_str(&format!(
-                "\n        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {}}}}}}}\n          load_balancing_weight: {weight}",
-                backends[*index].port
-            ));
-            if let Some(key) = key {
-                endpoints.push_str(&format!(
-                    "\n          metadata: {{filter_metadata: {{envoy.lb: {{hash_key: \"{key}\"}}}}}}"
-                ));
-            }
-        }
-        format!(
-            r#"
-  - name: {name}
-    type: STATIC
-    connect_timeout: 1s
-    load_balancing_policy:
-      policies:{policy}
-    load_assignment:
-      cluster_name: {name}
-      endpoints:
-      - lb_endpoints:{endpoints}"#,
-            name = self.name,
-            policy = self.policy_yaml(),
-        )
+    fn endpoints(&self, backends: &[Backend]) -> Vec<StaticEndpoint> {
+        self.members
+            .iter()
+            .map(|(index, weight, key)| StaticEndpoint {
+                port: backends[*index].port,
+                weight: *weight,
+                hash_key: key.clone(),
+            })
+            .collect()
     }
 }
 
 fn bootstrap(cases: &[Case], backends: &[Backend], listen_port: u16, admin_port: u16) -> String {
-    let routes: String = cases
+    cases
         .iter()
-        .map(|case| {
-            format!(
-                r#"
-              - match: {{prefix: "/{name}/"}}
-                route:
-                  cluster: {name}
-                  hash_policy: [{{header: {{header_name: x-affinity-key}}}}]"#,
-                name = case.name
-            )
-        })
-        .collect();
-    let clusters: String = cases.iter().map(|c| c.cluster_yaml(backends)).collect();
-    format!(
-        r#"
-admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}}}
-static_resources:
-  listeners:
-  - name: ingress
-    address: {{socket_address: {{address: 127.0.0.1, port_value: {listen_port}}}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:{routes}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:{clusters}
-"#
-    )
+        .fold(
+            StaticBootstrap::new(listen_port, admin_port),
+            |bootstrap, case| {
+                bootstrap
+                    .hashed_route(&format!("/{}/", case.name), case.name, "x-affinity-key")
+                    .cluster_with(case.name, &case.static_lb(), &case.endpoints(backends))
+            },
+        )
+        .yaml()
 }
 
 fn ring(min_ring_size: u64, hash_function: RingHashFunction) -> Lb {

@@ -1,7 +1,6 @@
 //! The agent's YAML exactly as written: serde structs with `deny_unknown_fields`, camelCase keys.
-//! Nothing here is validated beyond YAML types; [`crate::model`] turns these into the model.
+//! Nothing here is validated beyond YAML types; [`super::build()`] turns these into the model.
 
-use affinity_core::config::FilterConfig;
 use serde::Deserialize;
 
 /// One YAML document of agent configuration. Several documents (or files) are merged.
@@ -55,9 +54,11 @@ pub struct RawService {
     /// Backends.
     #[serde(default)]
     pub endpoints: Vec<RawEndpoint>,
-    /// The affinity filter's configuration for this service's routes.
+    /// The affinity filter's configuration for this service's routes, as written: it is decoded
+    /// by `affinity-core` (`FilterConfig::from_json`, the decoder the filter itself runs), so the
+    /// agent and the filter accept exactly the same documents.
     #[serde(default)]
-    pub affinity: Option<FilterConfig>,
+    pub affinity: Option<serde_json::Value>,
     /// Consistent-hash load balancer settings.
     #[serde(default)]
     pub load_balancer: Option<RawLoadBalancer>,

@@ -6,14 +6,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::path::FieldPath;
-use crate::config::raw::{
+use affinity_core::config::FilterConfig;
+
+use super::raw::{
     RawConfig, RawDelivery, RawEndpoint, RawFilter, RawHashFunction, RawHealthCheck, RawListener,
     RawLoadBalancer, RawOutlierDetection, RawRetries, RawRetryOn, RawService,
 };
-use crate::lb_defaults::{MAGLEV_MAX_TABLE_SIZE, RING_SIZE_LIMIT, is_prime};
+use affinity_predictor::{
+    DEFAULT_MAX_RING_SIZE as RING_SIZE_LIMIT, MAX_TABLE_SIZE as MAGLEV_MAX_TABLE_SIZE, is_prime,
+};
 
-use super::{
+use crate::documents::FieldPath;
+use crate::model::{
     AgentConfig, Endpoint, EndpointAddress, HashAlgorithm, HashFunction, HealthCheck, Listener,
     LoadBalancer, Maglev, OutlierDetection, RetryPolicy, RingHash, Route, Service, WasmCode,
     WasmFilter, parse_duration,
@@ -325,17 +329,19 @@ fn service(b: &mut Builder<'_>, doc: usize, path: &FieldPath, raw: &RawService) 
             "the sum of endpoint weights exceeds 4294967295",
         );
     }
-    if let Some(affinity) = &raw.affinity
-        && let Err(errors) = affinity.validate()
-    {
-        for error in errors.0 {
-            b.issue(
-                doc,
-                path.key("affinity").join_dotted(&error.path),
-                error.message,
-            );
-        }
-    }
+    let affinity = raw.affinity.as_ref().and_then(|written| {
+        FilterConfig::from_json(written.to_string().as_bytes())
+            .map_err(|errors| {
+                for error in errors.0 {
+                    b.issue(
+                        doc,
+                        path.key("affinity").join_dotted(&error.path),
+                        error.message,
+                    );
+                }
+            })
+            .ok()
+    });
     let load_balancer = load_balancer(
         b,
         doc,
@@ -363,7 +369,7 @@ fn service(b: &mut Builder<'_>, doc: usize, path: &FieldPath, raw: &RawService) 
     (b.issues.len() == issues_before).then(|| Service {
         name: raw.name.clone(),
         endpoints,
-        affinity: raw.affinity.clone(),
+        affinity,
         load_balancer,
         health_check,
         outlier_detection,

@@ -1,9 +1,7 @@
 //! Features that need a real Envoy: two services with different affinity behind one listener,
 //! the filter's `.wasm` served by the agent (`delivery: remote`), and maglev.
 
-mod agent_support;
-
-use agent_support::{assert_sticky, backend_for, key_seen, wait_all_acked};
+use crate::support::{assert_sticky, backend_for, key_seen, wait_all_acked};
 use e2e::agent::Agent;
 use e2e::{Backend, free_port, paths};
 
@@ -88,7 +86,7 @@ filter:
         wasm = paths::wasm_path().display()
     );
     let agent = Agent::start(&config);
-    let snapshot = agent_support::debug_snapshot(&agent);
+    let snapshot = crate::support::debug_snapshot(&agent);
     let sha = snapshot["wasm_sha256"]
         .as_str()
         .expect("a served wasm")
@@ -132,8 +130,8 @@ filter: {{wasm: '{wasm}'}}
     let agent = Agent::start(&config);
     let envoy = agent.start_envoy("dns-node");
     // No EDS: STRICT_DNS clusters carry their endpoints inline.
-    agent_support::wait_acked(&agent, "dns-node", &["lds", "rds", "cds", "ecds"]);
-    assert!(agent_support::debug_nodes(&agent)["dns-node"]["types"]["eds"].is_null());
+    crate::support::wait_acked(&agent, "dns-node", &["lds", "rds", "cds", "ecds"]);
+    assert!(crate::support::debug_nodes(&agent)["dns-node"]["types"]["eds"].is_null());
     let clusters = envoy.admin("/clusters").map(|r| r.body).unwrap_or_default();
     assert!(
         clusters.contains(&format!("web::127.0.0.1:{}::", backends[0].port)),
@@ -152,7 +150,7 @@ fn hash_keys_keep_every_key_on_its_backend_when_an_address_changes() {
     let b2 = Backend::start("k2");
     let b3 = Backend::start("k3");
     let listen = free_port();
-    let agent = Agent::start(&agent_support::single_service_config(
+    let agent = Agent::start(&crate::support::single_service_config(
         listen,
         &[&b1, &b2, &b3],
         "x-user-id",
@@ -172,7 +170,7 @@ fn hash_keys_keep_every_key_on_its_backend_when_an_address_changes() {
     // k2 moves to a new address (a rescheduled pod): same hashKey, so the same ring positions.
     let moved = Backend::start("k2");
     drop(b2);
-    agent.write_config(&agent_support::single_service_config(
+    agent.write_config(&crate::support::single_service_config(
         listen,
         &[&b1, &moved, &b3],
         "x-user-id",
@@ -192,9 +190,100 @@ fn hash_keys_keep_every_key_on_its_backend_when_an_address_changes() {
         same,
         "keys moved although every hashKey stayed:\nbefore {before:?}\nnow    {now:?}"
     );
-    let snapshot = agent_support::debug_snapshot(&agent);
+    let snapshot = crate::support::debug_snapshot(&agent);
     assert!(
         agent.process.log().contains("configuration reloaded"),
         "{snapshot:#}"
+    );
+}
+
+/// A service keyed by the request body: the agent lets its filter hold requests at their headers
+/// (`allow_on_headers_stop_iteration`) and raises the listener's buffer limit for a
+/// `maxBodyBytes` above Envoy's 1 MiB default; the same `user` field and the same conversation
+/// stick, and a body past the limit falls through to the next source instead of a 413.
+#[test]
+fn a_service_keyed_by_the_json_body_is_served_so_envoy_reads_the_body() {
+    let backends = [
+        Backend::start("l1"),
+        Backend::start("l2"),
+        Backend::start("l3"),
+    ];
+    let listen = free_port();
+    let config = format!(
+        "listeners:
+  - name: ingress
+    address: 127.0.0.1:{listen}
+    routes: [{{prefix: /, service: llm}}]
+services:
+  - name: llm
+    endpoints: [{{address: {l1}}}, {{address: {l2}}}, {{address: {l3}}}]
+    affinity:
+      keys: [{{jsonBody: /user}}, {{promptPrefix: {{scope: conversation}}}}, {{header: x-fallback}}]
+      maxBodyBytes: 2097152
+    loadBalancer: {{ringHash: {{}}, hashBalanceFactor: 125}}
+filter:
+  wasm: {wasm}
+",
+        l1 = backends[0].address(),
+        l2 = backends[1].address(),
+        l3 = backends[2].address(),
+        wasm = paths::wasm_path().display()
+    );
+    let agent = Agent::start(&config);
+    let envoy = agent.start_envoy("llm-envoy");
+    wait_all_acked(&agent, "llm-envoy");
+    let dump = envoy.config_dump();
+    assert!(
+        dump.contains("\"allow_on_headers_stop_iteration\": true"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("\"per_connection_buffer_limit_bytes\": 4194304"),
+        "{dump}"
+    );
+
+    let post = |body: &str| {
+        e2e::http::get("/v1/chat/completions")
+            .method("POST")
+            .header("content-type", "application/json")
+            .header("x-fallback", "fb")
+            .body(body.as_bytes().to_vec())
+            .send_ok(listen)
+    };
+    for user in ["ann", "ben", "cid", "dan"] {
+        let body = format!(r#"{{"messages":[{{"role":"user","content":"hi"}}],"user":"{user}"}}"#);
+        let first = post(&body).backend().unwrap_or_default().to_owned();
+        for _ in 0..4 {
+            assert_eq!(post(&body).backend(), Some(first.as_str()), "{user} moved");
+        }
+    }
+    let turn = |turns: usize| {
+        let mut messages = vec![r#"{"role":"user","content":"Tell me about Rome"}"#.to_owned()];
+        for _ in 1..turns {
+            messages.push(format!(
+                r#"{{"role":"assistant","content":"{}"}}"#,
+                "Rome. ".repeat(2000)
+            ));
+            messages.push(r#"{"role":"user","content":"More"}"#.to_owned());
+        }
+        format!(r#"{{"messages":[{}]}}"#, messages.join(","))
+    };
+    let first = post(&turn(1)).backend().unwrap_or_default().to_owned();
+    for turns in 2..=6 {
+        assert_eq!(
+            post(&turn(turns)).backend(),
+            Some(first.as_str()),
+            "turn {turns}"
+        );
+    }
+    // 3 MiB: past maxBodyBytes (2 MiB) and Envoy's default 1 MiB buffer; no 413.
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(3 * 1024 * 1024));
+    let response = post(&big);
+    assert_eq!(response.status, 200, "{}", envoy.process.log());
+    assert_eq!(
+        envoy.counter("wasmcustom.affinity.body.too_large"),
+        Some(1),
+        "{}",
+        envoy.stats()
     );
 }

@@ -1,15 +1,13 @@
 //! The built .wasm in the real Envoy (V8) from a static bootstrap, in front of a RING_HASH
 //! cluster of 3 real backends hashing `x-affinity-key`.
 
-mod filter_support;
-
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use crate::support::FilterRig;
 use affinity_core::HashMode;
 use affinity_core::hash::affinity_header_value;
 use e2e::http;
-use filter_support::FilterRig;
 
 /// Every source kind, tried in this order; `sourceIp` skips one X-Forwarded-For hop.
 const ALL_SOURCES: &str = r#"{

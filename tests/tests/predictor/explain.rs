@@ -222,3 +222,85 @@ fn envoy_with_the_agent_and_filter_picks_what_explain_prints() {
         assert_eq!(table, actual_counts, "{}: simulate vs Envoy", service.name);
     }
 }
+
+/// `explain --body` for body keys: for JSON bodies keyed by a `user` field and by the prompt
+/// prefix, the backend the real Envoy picks is the one `explain --body` prints.
+#[test]
+fn envoy_picks_what_explain_prints_for_json_bodies() {
+    let backends: Vec<Backend> = (0..5).map(|i| Backend::start(&format!("j{i}"))).collect();
+    let listen_port = free_port();
+    let endpoints: String = backends
+        .iter()
+        .map(|backend| format!("      - address: {}\n", backend.address()))
+        .collect();
+    let config = format!(
+        "listeners:\n  - name: ingress\n    address: 127.0.0.1:{listen_port}\n    routes: [{{prefix: /, service: llm}}]\n\
+         services:\n  - name: llm\n    endpoints:\n{endpoints}    affinity:\n      keys: [{{jsonBody: /user}}, {{promptPrefix: {{}}}}]\n\
+         \x20   loadBalancer: {{maglev: {{}}}}\nfilter:\n  wasm: {}\n",
+        paths::wasm_path().display()
+    );
+    let agent = Agent::start(&config);
+    let _envoy = agent.start_envoy("predictor-explain-body");
+    let config_path = agent.config_path.to_string_lossy().into_owned();
+    let name_of: HashMap<String, &str> = backends
+        .iter()
+        .map(|b| (b.address(), b.name.as_str()))
+        .collect();
+    let post = |body: &str| {
+        http::get("/v1/chat/completions")
+            .method("POST")
+            .header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
+            .send(listen_port)
+    };
+    let ready = e2e::wait_until(std::time::Duration::from_secs(20), || {
+        post(r#"{"user":"warm-up"}"#)
+            .map(|r| r.status == 200)
+            .unwrap_or(false)
+    });
+    assert!(ready, "the route never answered 200");
+    let body_file = agent.config_path.with_file_name("body.json");
+    let mut backends_used = std::collections::BTreeSet::new();
+    for index in 0..60 {
+        let body = if index % 2 == 0 {
+            format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"user":"user-{index}"}}"#
+            )
+        } else {
+            format!(
+                r#"{{"model":"m","messages":[{{"role":"system","content":"Be brief."}},{{"role":"user","content":"question {index}"}},{{"role":"assistant","content":"a"}},{{"role":"user","content":"more"}}]}}"#
+            )
+        };
+        std::fs::write(&body_file, &body).unwrap();
+        let output = agent_cli(&[
+            "explain",
+            "--config",
+            &config_path,
+            "--service",
+            "llm",
+            "--body",
+            &body_file.to_string_lossy(),
+        ]);
+        let expected_source = if index % 2 == 0 {
+            "jsonBody"
+        } else {
+            "promptPrefix"
+        };
+        assert!(
+            output.contains(&format!("source {expected_source}")),
+            "{output}"
+        );
+        let predicted = explained(&output).into_values().next().unwrap();
+        let actual = post(&body)
+            .unwrap()
+            .backend()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(
+            actual, name_of[&predicted],
+            "body {index}: {body}\n{output}"
+        );
+        backends_used.insert(actual);
+    }
+    assert!(backends_used.len() >= 4, "{backends_used:?}");
+}

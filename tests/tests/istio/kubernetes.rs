@@ -7,15 +7,12 @@
 //! bootstrap accepted by the real Envoy in `--mode validate`).
 //! Negative cases prove each check rejects a broken object.
 
-#[path = "istio_support/yaml_docs.rs"]
-mod yaml_docs;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::yaml_docs::{self, YamlDoc};
 use serde_json::{Value, json};
-use yaml_docs::YamlDoc;
 
 const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
 

@@ -1,9 +1,7 @@
 //! Versions are content hashes: an agent replica reading the same config serves identical
 //! versions, and an Envoy whose agent restarts reconnects and keeps its routing.
 
-mod agent_support;
-
-use agent_support::{backend_for, debug_snapshot, single_service_config, wait_all_acked};
+use crate::support::{backend_for, debug_snapshot, single_service_config, wait_all_acked};
 use e2e::agent::Agent;
 use e2e::{Backend, free_port};
 

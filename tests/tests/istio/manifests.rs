@@ -4,14 +4,12 @@
 //! with a DestinationRule that hashes the header the filter writes.
 //! Negative cases prove the validator rejects typos, wrong types and broken oneOfs.
 
-mod istio_support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::support::openapi::{self, SchemaError};
+use crate::support::yaml_docs::{self, YamlDoc};
 use affinity_core::config::FilterConfig;
-use istio_support::openapi::{self, SchemaError};
-use istio_support::yaml_docs::{self, YamlDoc};
 use serde_json::{Value, json};
 
 /// Istio CRD schemas by (group, version, kind).

@@ -1,9 +1,7 @@
 //! A real Envoy bootstrapped by `xds-agent bootstrap` (state of the world) gets every resource
 //! type from the agent, ACKs it, and routes by affinity key.
 
-mod agent_support;
-
-use agent_support::{
+use crate::support::{
     assert_envoy_has_everything, assert_sticky, debug_nodes, single_service_config, wait_all_acked,
 };
 use e2e::agent::Agent;

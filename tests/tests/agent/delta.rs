@@ -1,8 +1,6 @@
 //! The same over incremental xDS: `xds-agent bootstrap --delta` (`api_type: DELTA_GRPC`).
 
-mod agent_support;
-
-use agent_support::{
+use crate::support::{
     assert_envoy_has_everything, assert_sticky, debug_nodes, single_service_config, wait_all_acked,
 };
 use e2e::agent::Agent;

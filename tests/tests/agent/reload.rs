@@ -1,9 +1,7 @@
 //! Hot reload against a running Envoy: a valid edit reaches Envoy without restarting it (and a
 //! change of key sources touches no listener); an invalid edit changes nothing Envoy sees.
 
-mod agent_support;
-
-use agent_support::{
+use crate::support::{
     PROPAGATION, assert_sticky, backend_for, config_dump, debug_snapshot, key_seen,
     single_service_config, wait_all_acked,
 };
