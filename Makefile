@@ -25,7 +25,7 @@ export XDS_AGENT_BIN    := $(AGENT)
 export DEMO_BACKEND_BIN := $(BACKEND)
 export ISTIO_MODELS_DIR := $(ISTIO_MODELS)/node_modules/@kubernetes-models/istio
 
-.PHONY: help setup wasm build test lint run bench clean
+.PHONY: help setup wasm build test lint run bench bench-llm clean
 
 help:
 	@echo "make run    start the agent, one Envoy and 3 demo backends on 127.0.0.1"
@@ -91,6 +91,11 @@ test: setup build
 # Bounded (< 10 minutes on 2 cores); sizes via BENCH_ENVOY_KEYS, BENCH_ROUNDS, BENCH_SECONDS.
 bench: setup build
 	bench/run.sh
+
+# LLM affinity on a Mooncake-format trace (default ../shared/traces/mooncake-conversation.jsonl):
+# simulator + real-Envoy replay, ~6 minutes on 2 cores; tables printed, JSON in $(TARGET_DIR)/bench-llm/.
+bench-llm: setup wasm
+	TRACE="$(TRACE)" bench/llm.sh
 
 lint: .tools/.rust-wasm-target
 	cargo fmt --all -- --check

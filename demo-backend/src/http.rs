@@ -1,17 +1,20 @@
 //! The HTTP/1.1 connection loop: parse a request head, drain its body (keeping its length and
-//! FNV-1a digest for the answer), answer, repeat while kept alive.
+//! FNV-1a digest for the answer) or, for the `--llm` paths, read it, answer, repeat while kept alive.
+//! In `--llm` mode the OpenAI paths and `/metrics` are answered by [`crate::llm`].
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
+
+use crate::llm::LlmBackend;
 
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const AFFINITY_HEADER: &str = "x-affinity-key";
 
 /// A parsed request head.
-struct RequestHead {
-    path: String,
+pub(crate) struct RequestHead {
+    pub(crate) path: String,
     version_1_0: bool,
     headers: Vec<(String, String)>,
 }
@@ -34,8 +37,17 @@ impl RequestHead {
     }
 }
 
-/// Serves one client connection until it closes, errs or idles out.
-pub fn serve_connection(stream: TcpStream, name: &str) {
+/// The largest request body the LLM mode reads.
+const MAX_LLM_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What was read of a request's body: drained (length and digest) or, for the LLM paths, kept.
+enum BodyRead {
+    Drained(BodySeen),
+    Kept(Vec<u8>),
+}
+
+/// Serves one client connection until it closes, errs or idles out; `llm` answers the OpenAI paths.
+pub fn serve_connection(stream: TcpStream, name: &str, llm: Option<&LlmBackend>) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_nodelay(true);
     let peer = stream
@@ -47,12 +59,20 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
     };
     let mut reader = BufReader::new(stream);
     loop {
+        let llm_request = |head: &RequestHead| llm.filter(|_| LlmBackend::handles(&head.path));
         let request = match read_head(&mut reader) {
-            Ok(Some(head)) => drain_body(&mut reader, &head).map(|body| (head, body)),
+            Ok(Some(head)) => {
+                if llm_request(&head).is_some() {
+                    read_body(&mut reader, &head, MAX_LLM_BODY_BYTES)
+                        .map(|body| (head, BodyRead::Kept(body)))
+                } else {
+                    drain_body(&mut reader, &head).map(|seen| (head, BodyRead::Drained(seen)))
+                }
+            }
             Ok(None) => return,
             Err(message) => Err(message),
         };
-        let (head, body_seen) = match request {
+        let (head, body_read) = match request {
             Ok(request) => request,
             Err(message) => {
                 let _ = write_response(
@@ -67,6 +87,17 @@ pub fn serve_connection(stream: TcpStream, name: &str) {
             }
         };
         let close = head.wants_close();
+        let body_seen = match body_read {
+            BodyRead::Kept(body) => {
+                let answered = llm_request(&head)
+                    .is_some_and(|llm| llm.respond(&mut writer, &head.path, &body, close).is_ok());
+                if !answered || close {
+                    return;
+                }
+                continue;
+            }
+            BodyRead::Drained(seen) => seen,
+        };
         let (content_type, body) = if head.path == "/healthz" {
             ("text/plain", "ok\n".to_string())
         } else {
@@ -198,6 +229,25 @@ fn read_head(reader: &mut impl BufRead) -> Result<Option<RequestHead>, String> {
 /// Reads the request body (Content-Length or chunked), keeping only its length and digest.
 fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<BodySeen, String> {
     let mut seen = BodySeen::default();
+    copy_body(reader, head, &mut seen, u64::MAX)?;
+    Ok(seen)
+}
+
+/// Reads the request body (Content-Length or chunked), at most `limit` bytes.
+fn read_body(reader: &mut impl BufRead, head: &RequestHead, limit: u64) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    copy_body(reader, head, &mut body, limit)?;
+    Ok(body)
+}
+
+/// Copies the request body to `out`; more than `limit` bytes is an error.
+fn copy_body(
+    reader: &mut impl BufRead,
+    head: &RequestHead,
+    out: &mut impl Write,
+    limit: u64,
+) -> Result<(), String> {
+    let mut copied_total = 0u64;
     let chunked = head
         .values("transfer-encoding")
         .any(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -218,11 +268,15 @@ fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<BodySeen,
                         .read_line(&mut trailer)
                         .map_err(|e| format!("read failed: {e}"))?;
                     if read == 0 || trailer.trim().is_empty() {
-                        return Ok(seen);
+                        return Ok(());
                     }
                 }
             }
-            copy_into(reader, size, &mut seen)?;
+            copied_total = copied_total.saturating_add(size);
+            if copied_total > limit {
+                return Err(format!("request body larger than {limit} bytes"));
+            }
+            copy_into(reader, size, out)?;
             copy_into(reader, 2, &mut std::io::sink())?;
         }
     }
@@ -232,8 +286,10 @@ fn drain_body(reader: &mut impl BufRead, head: &RequestHead) -> Result<BodySeen,
             .map_err(|_| format!("bad content-length {value:?}"))?,
         None => 0,
     };
-    copy_into(reader, length, &mut seen)?;
-    Ok(seen)
+    if length > limit {
+        return Err(format!("request body larger than {limit} bytes"));
+    }
+    copy_into(reader, length, out)
 }
 
 fn copy_into(reader: &mut impl BufRead, bytes: u64, sink: &mut impl Write) -> Result<(), String> {
@@ -340,7 +396,7 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
-            serve_connection(stream, "b1");
+            serve_connection(stream, "b1", None);
         });
         let mut client = TcpStream::connect(address).unwrap();
         client.write_all(raw.as_bytes()).unwrap();
