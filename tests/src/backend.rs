@@ -22,8 +22,21 @@ impl Backend {
 
     /// Starts a backend named `name` on `port` (e.g. to bring a killed backend back).
     pub fn start_on(name: &str, port: u16) -> Backend {
+        Backend::spawn(name, port, &[])
+    }
+
+    /// Starts an OpenAI-compatible LLM backend (`demo-backend --llm` with `llm_args`, e.g.
+    /// `--ms-per-output-token 100`) named `name` on a free port.
+    pub fn start_llm(name: &str, llm_args: &[&str]) -> Backend {
+        let mut args = vec!["--llm"];
+        args.extend_from_slice(llm_args);
+        Backend::spawn(name, free_port(), &args)
+    }
+
+    fn spawn(name: &str, port: u16, extra_args: &[&str]) -> Backend {
         let mut command = Command::new(paths::backend_bin());
         command.args(["--listen", &format!("127.0.0.1:{port}"), "--name", name]);
+        command.args(extra_args);
         let process = Process::spawn(
             &format!("backend-{name}-{port}"),
             command,

@@ -267,3 +267,59 @@ fn three_envoys_send_every_conversation_to_the_same_backend() {
         );
     }
 }
+
+/// A `"stream": true` chat request keyed by its prompt: the body is read before routing, and the
+/// backend's server-sent events still reach the client one by one as they are written (the LLM
+/// backend waits 300 ms before each token), not all at the end.
+#[test]
+fn streamed_answers_arrive_event_by_event_through_the_filter() {
+    use std::io::{BufRead, BufReader};
+    use std::time::Instant;
+
+    let backends: Vec<Backend> = (0..2)
+        .map(|index| Backend::start_llm(&format!("llm{index}"), &["--ms-per-output-token", "300"]))
+        .collect();
+    let ports: Vec<u16> = backends.iter().map(|backend| backend.port).collect();
+    let (port, admin_port) = (free_port(), free_port());
+    let envoy = Envoy::start(&bootstrap(port, admin_port, LLM_KEYS, &ports), admin_port);
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"count to four"}],"stream":true,"max_tokens":4}"#;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let sent = Instant::now();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut arrivals = Vec::new();
+    let mut head = Vec::new();
+    for line in BufReader::new(stream).lines() {
+        let line = line.unwrap_or_else(|error| panic!("{error}\n{}", envoy.process.log()));
+        if line.starts_with("data: ") {
+            arrivals.push((sent.elapsed(), line));
+        } else if arrivals.is_empty() {
+            head.push(line);
+        }
+    }
+    assert!(head[0].starts_with("HTTP/1.1 200"), "{head:?}");
+    assert!(
+        head.iter()
+            .any(|h| h.eq_ignore_ascii_case("content-type: text/event-stream")),
+        "{head:?}"
+    );
+    assert_eq!(
+        arrivals.last().map(|(_, line)| line.as_str()),
+        Some("data: [DONE]"),
+        "{arrivals:?}"
+    );
+    assert!(arrivals.len() >= 5, "{arrivals:?}");
+    let (first, last) = (arrivals[0].0, arrivals[arrivals.len() - 1].0);
+    assert!(
+        last - first >= Duration::from_millis(600),
+        "the events arrived together, not as written: {arrivals:?}"
+    );
+    let counter = |name: &str| envoy.counter(&format!("wasmcustom.{name}")).unwrap_or(0);
+    assert_eq!(counter("affinity.requests.prompt_prefix"), 1);
+}

@@ -12,7 +12,10 @@
 //! update) is answered.
 
 pub mod delta;
+mod machine;
 pub mod sotw;
+
+pub use machine::Machine;
 
 use std::collections::BTreeMap;
 

@@ -17,8 +17,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::ads::delta::DeltaStream;
 use crate::ads::sotw::SotwStream;
-use crate::ads::{Event, Step};
-use crate::snapshot::Snapshot;
+use crate::ads::{Event, Machine};
 use crate::state::AgentState;
 
 /// HTTP/2 PING interval on idle ADS connections.
@@ -28,47 +27,6 @@ const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 
 /// Responses buffered per stream before the state machine waits for Envoy to read.
 const STREAM_BUFFER: usize = 16;
-
-/// A per-stream ADS protocol state machine.
-trait Machine: Send + 'static {
-    type Request: Send + 'static;
-    type Response: Send + 'static;
-    const PROTOCOL: &'static str;
-    fn on_request(&mut self, request: &Self::Request, snapshot: &Snapshot) -> Step<Self::Response>;
-    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Step<Self::Response>;
-}
-
-impl Machine for SotwStream {
-    type Request = DiscoveryRequest;
-    type Response = DiscoveryResponse;
-    const PROTOCOL: &'static str = "sotw";
-    fn on_request(
-        &mut self,
-        request: &DiscoveryRequest,
-        snapshot: &Snapshot,
-    ) -> Step<DiscoveryResponse> {
-        SotwStream::on_request(self, request, snapshot)
-    }
-    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Step<DiscoveryResponse> {
-        SotwStream::on_snapshot(self, snapshot)
-    }
-}
-
-impl Machine for DeltaStream {
-    type Request = DeltaDiscoveryRequest;
-    type Response = DeltaDiscoveryResponse;
-    const PROTOCOL: &'static str = "delta";
-    fn on_request(
-        &mut self,
-        request: &DeltaDiscoveryRequest,
-        snapshot: &Snapshot,
-    ) -> Step<DeltaDiscoveryResponse> {
-        DeltaStream::on_request(self, request, snapshot)
-    }
-    fn on_snapshot(&mut self, snapshot: &Snapshot) -> Step<DeltaDiscoveryResponse> {
-        DeltaStream::on_snapshot(self, snapshot)
-    }
-}
 
 /// The ADS gRPC service.
 #[derive(Clone, Debug)]
