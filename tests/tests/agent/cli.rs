@@ -58,16 +58,28 @@ fn validate_lists_every_error_with_position_and_path() {
             "missing {expected:?} in:\n{stderr}"
         );
     }
-    let valid = Command::new(paths::agent_bin())
-        .arg("validate")
-        .arg(paths::repo_root().join("examples/demo.yaml"))
-        .output()
-        .unwrap();
-    assert!(
-        valid.status.success(),
-        "{}",
-        String::from_utf8_lossy(&valid.stderr)
-    );
+    // Every example config in the repository is valid.
+    let examples = std::fs::read_dir(paths::repo_root().join("examples")).unwrap();
+    let mut checked = 0;
+    for example in examples.flatten() {
+        let path = example.path();
+        if path.extension().is_none_or(|ext| ext != "yaml") {
+            continue;
+        }
+        let valid = Command::new(paths::agent_bin())
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            valid.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&valid.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} examples");
 }
 
 #[test]

@@ -134,6 +134,7 @@ fn files_that_cite_a_document_cite_one_that_exists() {
     for (file, document) in [
         ("examples/demo.yaml", "docs/agent.md"),
         ("examples/two-services.yaml", "docs/agent.md"),
+        ("examples/llm.yaml", "docs/filter.md"),
         ("istio/agent-mode/web.yaml", "docs/istio-mode.md"),
         ("istio/serviceentry-vms.yaml", "docs/istio-mode.md"),
     ] {
