@@ -39,16 +39,7 @@ const RING_2048: &str = "ringHash: {minimumRingSize: 2048}";
 /// One listener routing `/` to service `web` over `backends` (hash keys, affinity by `x-user-id`)
 /// with `settings`.
 fn config(listen: u16, backends: &[Backend], settings: Settings) -> String {
-    let endpoints: String = backends
-        .iter()
-        .map(|b| {
-            format!(
-                "      - address: {}\n        hashKey: {}\n",
-                b.address(),
-                b.name
-            )
-        })
-        .collect();
+    let endpoints = crate::support::endpoints_yaml(backends);
     let health_check = if settings.health_check {
         "    healthCheck: {path: /healthz, interval: 1s, unhealthyThreshold: 2, healthyThreshold: 1}\n"
     } else {

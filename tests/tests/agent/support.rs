@@ -9,11 +9,11 @@ use e2e::{Backend, Envoy, http, paths};
 /// Time allowed for a pushed change to reach Envoy.
 pub const PROPAGATION: Duration = Duration::from_secs(20);
 
-/// One listener on `listen_port` routing `/` to service `web` over `backends`, affinity by
-/// `x-user-id` header then `session` cookie, ring hash with hash keys, filter from the local file.
-pub fn single_service_config(listen_port: u16, backends: &[&Backend], user_header: &str) -> String {
-    let endpoints: String = backends
-        .iter()
+/// The `endpoints:` items of a service (6-space indent): each backend's address, its name as
+/// `hashKey`.
+pub fn endpoints_yaml<'b>(backends: impl IntoIterator<Item = &'b Backend>) -> String {
+    backends
+        .into_iter()
         .map(|b| {
             format!(
                 "      - address: {}\n        hashKey: {}\n",
@@ -21,7 +21,13 @@ pub fn single_service_config(listen_port: u16, backends: &[&Backend], user_heade
                 b.name
             )
         })
-        .collect();
+        .collect()
+}
+
+/// One listener on `listen_port` routing `/` to service `web` over `backends`, affinity by
+/// `x-user-id` header then `session` cookie, ring hash with hash keys, filter from the local file.
+pub fn single_service_config(listen_port: u16, backends: &[&Backend], user_header: &str) -> String {
+    let endpoints = endpoints_yaml(backends.iter().copied());
     format!(
         "listeners:
   - name: ingress
