@@ -37,7 +37,16 @@ impl StaticBootstrap {
 
     /// Adds the affinity filter (the built .wasm, V8) before the router, with `filter_config` (JSON) as its
     /// `configuration`, allowed to hold a request at its headers (for body key sources).
-    pub fn affinity_filter(mut self, filter_config: &str) -> StaticBootstrap {
+    pub fn affinity_filter(self, filter_config: &str) -> StaticBootstrap {
+        self.affinity_filter_from(&paths::wasm_path(), filter_config)
+    }
+
+    /// [`StaticBootstrap::affinity_filter`] with the module at `wasm` (e.g. one taken out of an image).
+    pub fn affinity_filter_from(
+        mut self,
+        wasm: &std::path::Path,
+        filter_config: &str,
+    ) -> StaticBootstrap {
         // A JSON string is a double-quoted YAML scalar.
         let configuration = serde_json::to_string(filter_config).unwrap_or_default();
         self.http_filters.push_str(&format!(
@@ -55,7 +64,7 @@ impl StaticBootstrap {
                 configuration:
                   "@type": type.googleapis.com/google.protobuf.StringValue
                   value: {configuration}"#,
-            wasm = paths::wasm_path().display()
+            wasm = wasm.display()
         ));
         self
     }

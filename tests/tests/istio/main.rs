@@ -8,5 +8,6 @@ mod support;
 
 mod destination_rules;
 mod docs;
+mod images;
 mod kubernetes;
 mod manifests;
