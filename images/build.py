@@ -6,7 +6,8 @@ Writes one OCI image layout per image under OUT (default <target>/images/):
   demo-backend    static demo backend, user 65532, entrypoint demo-backend
   affinity-filter the filter as a Wasm image, "compat" variant (one tar+gzip layer holding plugin.wasm)
 Every layer is a tar written here with sorted entries, uid/gid 0, one fixed mtime (SOURCE_DATE_EPOCH,
-default: the commit time of HEAD) and gzip without a name or time, so one commit gives one set of digests.
+default: the commit time of HEAD; time 0 for the filter image, so its digest is a function of the .wasm alone)
+and gzip without a name or time, so one commit gives one set of digests.
 Unless --no-archives: <name>-<tag>.oci.tar (written here, reproducible) and <name>-<tag>.docker.tar (skopeo).
 Prints "<name> <tag> sha256:<manifest digest> <compressed bytes>" for each image.
 """
@@ -197,8 +198,9 @@ def main():
     cfg = image_config(created, [diff], ["/usr/local/bin/demo-backend"])
     results.append(("demo-backend",) + write_layout(a.out, "demo-backend", version, cfg, [data]))
 
-    data, diff = layer({"plugin.wasm": ("file", read(a.wasm), 0o644)}, epoch)
-    cfg = image_config(created, [diff], None, arch="wasm", os_name="wasip1")
+    # The filter image's digest is pinned by the Istio examples, so it depends on the module only: time 0.
+    data, diff = layer({"plugin.wasm": ("file", read(a.wasm), 0o644)}, 0)
+    cfg = image_config("1970-01-01T00:00:00Z", [diff], None, arch="wasm", os_name="wasip1")
     results.append(("affinity-filter",) + write_layout(a.out, "affinity-filter", version, cfg, [data],
                                                         {"module.wasm.image/variant": "compat"}))
 

@@ -161,7 +161,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\n\
+                "version: 0.1\nlog: {{level: error, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\n\
                  http: {{addr: 127.0.0.1:{port}}}\n",
                 dir.join("storage").display()
             ),
@@ -277,6 +277,7 @@ fn images_go_through_a_registry_and_run() {
     let scratch = paths::scratch_dir("images-registry");
     let registry = Registry::start(&scratch);
     let pulled = scratch.join("pulled");
+    std::fs::create_dir_all(&pulled).expect("pulled dir");
 
     for name in IMAGES {
         let layout = images.join(name);
@@ -439,6 +440,54 @@ fn the_istio_examples_pin_the_filter_image_digest() {
         assert!(
             text.contains(&format!("sha256: {}", digest.trim_start_matches("sha256:"))),
             "{file} does not pin {digest} (the built filter image): update its sha256"
+        );
+    }
+}
+
+/// `overlays/my-registry` is a kustomization over `manifests/` that renames exactly the base's own images
+/// (and, where `kubectl` is installed, `kubectl kustomize` renders it with the new names).
+#[test]
+fn the_registry_overlay_renames_the_manifests_images() {
+    let root = paths::repo_root();
+    let read = |file: &str| -> Value {
+        let text = std::fs::read_to_string(root.join(file)).expect("read kustomization");
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    let base = read("manifests/kustomization.yaml");
+    let overlay = read("overlays/my-registry/kustomization.yaml");
+    assert_eq!(overlay["kind"], "Kustomization");
+    assert_eq!(overlay["resources"], serde_json::json!(["../../manifests"]));
+    let names = |k: &Value| -> Vec<String> {
+        k["images"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ours: Vec<String> = names(&base)
+        .into_iter()
+        .filter(|n| n.starts_with("envoy-affinity/"))
+        .collect();
+    assert_eq!(names(&overlay), ours);
+    if !on_path("kubectl") {
+        eprintln!("kubectl not installed: the overlay was checked structurally only");
+        return;
+    }
+    let rendered = run(Command::new("kubectl")
+        .arg("kustomize")
+        .arg(root.join("overlays/my-registry")));
+    let rendered = String::from_utf8_lossy(&rendered.stdout);
+    for name in &ours {
+        assert!(
+            rendered.contains(&format!("image: registry.example.com/{name}:{VERSION}")),
+            "{name} not renamed:\n{rendered}"
+        );
+        assert!(
+            !rendered.contains(&format!("image: {name}:")),
+            "{name} left as is"
         );
     }
 }
