@@ -122,7 +122,7 @@ lint: .tools/.rust-wasm-target
 	fi
 	@touch $@
 
-# OCI layouts + docker-archive / oci-archive tarballs in $(TARGET_DIR)/images/ (see images/README.md).
+# OCI layouts + docker-archive / oci-archive tarballs in $(TARGET_DIR)/images/ (see manifests/README.md "Images").
 # Reproducible: the layers' timestamps are the commit time of HEAD (or SOURCE_DATE_EPOCH).
 image: wasm .tools/.rust-musl-target .tools/.image-pkgs
 	cargo build --release --target $(MUSL_TARGET) -p xds-agent -p demo-backend
