@@ -80,8 +80,16 @@ $(ENVOY_BIN):
 wasm: .tools/.rust-wasm-target .tools/.debian-pkgs
 	CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
 	  CARGO_PROFILE_RELEASE_OPT_LEVEL=z cargo build --release --target $(WASM_TARGET) -p affinity-filter
-	wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
-	  $(WASM) -o $(WASM)
+	@# wasm-opt rewrites the module in place, and is not idempotent: run it once per cargo build (the
+	@# checksum file records the optimised module), so repeated `make wasm` keeps the bytes (and the image digest).
+	@if [ -f $(WASM).wasm-opt.sha256 ] && sha256sum --status -c $(WASM).wasm-opt.sha256; then \
+	  echo "filter wasm: already optimised"; \
+	else \
+	  echo "wasm-opt -Oz $(WASM)"; \
+	  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
+	    $(WASM) -o $(WASM); \
+	  sha256sum $(WASM) > $(WASM).wasm-opt.sha256; \
+	fi
 	@ls -l $(WASM) | awk '{print "filter wasm: " $$5 " bytes"}'
 
 build: wasm
