@@ -78,6 +78,10 @@ $(ENVOY_BIN):
 
 # Size matters for a wasm module every Envoy worker loads: fat LTO, opt-level z, then binaryen's wasm-opt -Oz.
 wasm: .tools/.rust-wasm-target .tools/.debian-pkgs
+	@# A module not recorded as optimised once (e.g. from before the checksum file) is relinked by cargo first.
+	@if ! { [ -f $(WASM).wasm-opt.sha256 ] && sha256sum --status -c $(WASM).wasm-opt.sha256; }; then \
+	  rm -f $(WASM) $(dir $(WASM))deps/affinity_filter.wasm; \
+	fi
 	CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
 	  CARGO_PROFILE_RELEASE_OPT_LEVEL=z cargo build --release --target $(WASM_TARGET) -p affinity-filter
 	@# wasm-opt rewrites the module in place, and is not idempotent: run it once per cargo build (the
