@@ -25,7 +25,7 @@ export XDS_AGENT_BIN    := $(AGENT)
 export DEMO_BACKEND_BIN := $(BACKEND)
 export ISTIO_MODELS_DIR := $(ISTIO_MODELS)/node_modules/@kubernetes-models/istio
 
-.PHONY: help setup wasm build test lint run bench bench-llm clean
+.PHONY: help setup wasm build test lint run bench bench-llm fuzz clean
 
 help:
 	@echo "make run    start the agent, one Envoy and 3 demo backends on 127.0.0.1"
@@ -101,6 +101,17 @@ lint: .tools/.rust-wasm-target
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p affinity-filter --target $(WASM_TARGET) -- -D warnings
+
+# Fuzzing (not part of `make test`): every cargo-fuzz target for FUZZ_SECONDS each; needs nightly.
+FUZZ_SECONDS ?= 30
+fuzz: .tools/.cargo-fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_TARGETS)
+
+.tools/.cargo-fuzz:
+	@mkdir -p .tools
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@touch $@
 
 clean:
 	cargo clean
