@@ -29,7 +29,7 @@ export ISTIO_MODELS_DIR := $(ISTIO_MODELS)/node_modules/@kubernetes-models/istio
 MUSL_TARGET   := x86_64-unknown-linux-musl
 IMAGE_PKGS    := skopeo umoci docker-registry musl-tools busybox-static
 
-.PHONY: help setup wasm build test lint run bench bench-llm clean image test-image
+.PHONY: help setup wasm build test lint run bench bench-llm fuzz clean image test-image
 
 help:
 	@echo "make run    start the agent, one Envoy and 3 demo backends on 127.0.0.1"
@@ -144,6 +144,17 @@ image: wasm .tools/.rust-musl-target .tools/.image-pkgs
 # `make test` runs it too but it skips, saying why, when the images were not built.
 test-image: setup build image
 	cargo test -p e2e --test istio images:: -- --nocapture
+
+# Fuzzing (not part of `make test`): every cargo-fuzz target for FUZZ_SECONDS each; needs nightly.
+FUZZ_SECONDS ?= 30
+fuzz: .tools/.cargo-fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_TARGETS)
+
+.tools/.cargo-fuzz:
+	@mkdir -p .tools
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@touch $@
 
 clean:
 	cargo clean

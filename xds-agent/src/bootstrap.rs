@@ -1,5 +1,6 @@
 //! The Envoy bootstrap printed by `xds-agent bootstrap`: ADS over gRPC to the agent, listeners
-//! and clusters from ADS, admin on 127.0.0.1.
+//! and clusters from ADS, admin on 127.0.0.1, and a runtime layer that turns off Envoy's ring
+//! hash rebuild coalescing (see the comment in the YAML).
 
 use std::fmt::Write as _;
 
@@ -81,6 +82,16 @@ dynamic_resources:
       - envoy_grpc: {{ cluster_name: {XDS_CLUSTER_NAME} }}
   cds_config: {{ ads: {{}}, resource_api_version: V3 }}
   lds_config: {{ ads: {{}}, resource_api_version: V3 }}
+layered_runtime:
+  layers:
+    - name: envoy-affinity
+      static_layer:
+        # Ring hash rebuild coalescing (default on from Envoy 1.38) can leave a ring stale after a
+        # membership change (envoyproxy/envoy#45212, #45055); Istio turns it off too. Versions
+        # without the flag ignore it.
+        envoy.reloadable_features.coalesce_lb_rebuilds_on_batch_update: false
+    - name: admin
+      admin_layer: {{}}
 static_resources:
   clusters:
     - name: {XDS_CLUSTER_NAME}
@@ -148,6 +159,12 @@ mod tests {
             parsed["dynamic_resources"]["ads_config"]["grpc_services"][0]["envoy_grpc"]["cluster_name"],
             XDS_CLUSTER_NAME
         );
+        let layers = &parsed["layered_runtime"]["layers"];
+        assert_eq!(
+            layers[0]["static_layer"]["envoy.reloadable_features.coalesce_lb_rebuilds_on_batch_update"],
+            false
+        );
+        assert!(layers[1]["admin_layer"].is_object());
     }
 
     #[test]

@@ -37,4 +37,12 @@ fn sotw_envoy_receives_acks_every_type_and_routes_by_affinity_key() {
         agent.metrics()
     );
     assert_eq!(agent.metric("xds_connected_nodes"), Some(1.0));
+    // The bootstrap's runtime layer reaches Envoy: ring hash rebuild coalescing is off.
+    let runtime = envoy.admin("/runtime").unwrap().body;
+    let runtime: serde_json::Value = serde_json::from_str(&runtime).unwrap();
+    assert_eq!(
+        runtime["entries"]["envoy.reloadable_features.coalesce_lb_rebuilds_on_batch_update"]["final_value"],
+        "false",
+        "{runtime:#}"
+    );
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use affinity_core::config::FilterConfig;
 
 use super::raw::{
-    RawConfig, RawDelivery, RawEndpoint, RawFilter, RawHashFunction, RawHealthCheck, RawListener,
-    RawLoadBalancer, RawOutlierDetection, RawRetries, RawRetryOn, RawService,
+    Element, RawConfig, RawDelivery, RawEndpoint, RawFilter, RawHashFunction, RawHealthCheck,
+    RawListener, RawLoadBalancer, RawOutlierDetection, RawRetries, RawRetryOn, RawService,
 };
 use affinity_predictor::{
     DEFAULT_MAX_RING_SIZE as RING_SIZE_LIMIT, MAX_TABLE_SIZE as MAGLEV_MAX_TABLE_SIZE, is_prime,
@@ -126,8 +126,18 @@ pub fn build(
     let mut services = Vec::new();
     let mut service_sites: BTreeMap<String, (usize, FieldPath)> = BTreeMap::new();
     for document in documents {
-        for (i, raw) in document.config.services.iter().enumerate() {
+        for (i, element) in document.config.services.iter().enumerate() {
             let path = FieldPath::root().key("services").index(i);
+            let raw = match element {
+                Element::Decoded(raw) => raw,
+                Element::Invalid { name } => {
+                    // Reported already; routes may still name it.
+                    if let Some(name) = name {
+                        service_sites.insert(name.clone(), (document.doc, path));
+                    }
+                    continue;
+                }
+            };
             if service_sites.contains_key(&raw.name) {
                 let message = format!(
                     "duplicate service name {:?}: service names must be unique",
@@ -166,8 +176,11 @@ pub fn build(
     let mut listener_names = BTreeSet::new();
     let mut addresses = BTreeSet::new();
     for document in documents {
-        for (i, raw) in document.config.listeners.iter().enumerate() {
+        for (i, element) in document.config.listeners.iter().enumerate() {
             let path = FieldPath::root().key("listeners").index(i);
+            let Element::Decoded(raw) = element else {
+                continue;
+            };
             if !listener_names.insert(raw.name.clone()) {
                 b.issue(
                     document.doc,
@@ -189,12 +202,15 @@ pub fn build(
     }
 
     let filter = filter(&mut b, documents);
-    if filter.is_none() && services.iter().any(|s| s.affinity.is_some()) {
+    let filter_written = documents
+        .iter()
+        .any(|d| matches!(d.config.filter, Element::Invalid { .. }));
+    if filter.is_none() && !filter_written && services.iter().any(|s| s.affinity.is_some()) {
         let site = documents.iter().find_map(|d| {
             d.config
                 .services
                 .iter()
-                .position(|s| s.affinity.is_some())
+                .position(|s| s.decoded().is_some_and(|s| s.affinity.is_some()))
                 .map(|i| (d.doc, i))
         });
         if let Some((doc, i)) = site {
@@ -653,7 +669,7 @@ fn retries(b: &mut Builder<'_>, doc: usize, path: &FieldPath, raw: &RawRetries) 
 fn filter(b: &mut Builder<'_>, documents: &[RawDocument]) -> Option<WasmFilter> {
     let mut found: Option<(usize, &RawFilter)> = None;
     for document in documents {
-        if let Some(raw) = &document.config.filter {
+        if let Element::Decoded(Some(raw)) = &document.config.filter {
             if found.is_some() {
                 b.issue(
                     document.doc,

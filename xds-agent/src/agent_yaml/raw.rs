@@ -3,19 +3,46 @@
 
 use serde::Deserialize;
 
-/// One YAML document of agent configuration. Several documents (or files) are merged.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// One YAML document of agent configuration, each list element decoded on its own (so one
+/// element's typo does not hide another's). Several documents (or files) are merged.
+#[derive(Clone, Debug, Default)]
 pub struct RawConfig {
     /// Envoy listeners.
-    #[serde(default)]
-    pub listeners: Vec<RawListener>,
+    pub listeners: Vec<Element<RawListener>>,
     /// Upstream services (one Envoy cluster each).
-    #[serde(default)]
-    pub services: Vec<RawService>,
+    pub services: Vec<Element<RawService>>,
     /// Where Envoy gets the affinity filter's code.
-    #[serde(default)]
-    pub filter: Option<RawFilter>,
+    pub filter: Element<Option<RawFilter>>,
+}
+
+/// A part of the document: decoded, or not decodable (its error is already reported). Kept in
+/// place so the other elements keep their indices (and positions), and so a route can still
+/// name a service whose definition has a typo without a second, misleading error.
+#[derive(Clone, Debug)]
+pub enum Element<T> {
+    /// Decoded.
+    Decoded(T),
+    /// Not decodable; the `name` it was written with, when it has one.
+    Invalid {
+        /// Its `name` field.
+        name: Option<String>,
+    },
+}
+
+impl<T: Default> Default for Element<T> {
+    fn default() -> Self {
+        Element::Decoded(T::default())
+    }
+}
+
+impl<T> Element<T> {
+    /// The decoded value, if it was.
+    pub fn decoded(&self) -> Option<&T> {
+        match self {
+            Element::Decoded(value) => Some(value),
+            Element::Invalid { .. } => None,
+        }
+    }
 }
 
 /// `listeners[]`.

@@ -5,8 +5,9 @@
 //! `---`-separated documents ([`crate::documents`]). A document with `apiVersion` or `kind` is an
 //! Istio object and goes to [`crate::istio::from_documents`]; any other document is agent
 //! configuration ([`crate::agent_yaml`]) and documents are merged (lists concatenated). Every error carries
-//! file:line:column and the field path. YAML syntax errors and unknown fields stop that document
-//! (serde reports the first); all other problems are collected across all documents.
+//! file:line:column and the field path. A YAML syntax error (or an unknown top-level field) stops
+//! that document; schema errors are collected per part (each listener, service, `filter`), and
+//! all other problems across all documents.
 
 use std::path::Path;
 
@@ -90,7 +91,10 @@ pub fn load_sources(sources: &[Source]) -> Result<AgentConfig, ConfigErrors> {
                 istio_documents.push(doc);
             } else {
                 match agent_yaml::parse(&document) {
-                    Ok(config) => raw_documents.push(RawDocument { doc, config }),
+                    Ok((config, part_errors)) => {
+                        errors.extend(part_errors);
+                        raw_documents.push(RawDocument { doc, config });
+                    }
                     Err(error) => errors.push(error),
                 }
             }

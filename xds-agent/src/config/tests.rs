@@ -60,7 +60,7 @@ fn unknown_fields_and_syntax_errors_are_positioned_per_document() {
     let errors = load_sources(&[source("two.yaml", text)]).unwrap_err();
     let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
     assert!(
-        lines[0].starts_with("two.yaml:3:5: services[0].endpoint: unknown field `endpoint`"),
+        lines[0].starts_with("two.yaml:3:15: services[0].endpoint: unknown field `endpoint`"),
         "{lines:#?}"
     );
     assert!(
@@ -170,4 +170,42 @@ filter: {wasm: f.wasm}
         config.services[0].affinity,
         Some(affinity_core::FilterConfig::from_json(json.as_bytes()).unwrap())
     );
+}
+
+/// `validate` reports every error in one pass: a typo in one service, a wrong type in another,
+/// a route to a service that does not exist and a semantic error elsewhere — each with
+/// file:line:column and its path. A route to the service with the typo is not reported again.
+#[test]
+fn unknown_fields_wrong_types_and_dangling_references_in_one_pass() {
+    let text = "listeners:
+  - name: ingress
+    address: 127.0.0.1:10000
+    routes: [{prefix: /, service: web}, {prefix: /x, service: nosuch}]
+  - name: other
+    address: 127.0.0.1:10001
+    routs: []
+services:
+  - name: web
+    endpoints: [{address: 127.0.0.1:8081, hashKey: 42, weigth: 2}]
+  - name: api
+    endpoints: [{address: 127.0.0.1:8082, weight: heavy}]
+  - name: ring
+    endpoints: [{address: 127.0.0.1:8083}]
+    loadBalancer: {ringHash: {minimumRingSize: 9000000}}
+";
+    let errors = load_sources(&[source("all.yaml", text)]).unwrap_err();
+    let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    for expected in [
+        "all.yaml:7:12: listeners[1].routs: unknown field `routs`",
+        "all.yaml:10:64: services[0].endpoints[0].weigth: unknown field `weigth`",
+        "all.yaml:12:51: services[1].endpoints[0].weight: invalid u32",
+        "all.yaml:4:63: listeners[0].routes[1].service: unknown service \"nosuch\"",
+        "all.yaml:15:48: services[2].loadBalancer.ringHash.minimumRingSize: minimumRingSize 9000000 is outside Envoy's range",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(expected)),
+            "missing {expected:?} in {lines:#?}"
+        );
+    }
+    assert_eq!(lines.len(), 5, "{lines:#?}");
 }

@@ -38,6 +38,14 @@ impl FieldPath {
         Self(segments)
     }
 
+    /// This path followed by `suffix`'s segments.
+    #[must_use]
+    pub fn join(&self, suffix: &FieldPath) -> Self {
+        let mut segments = self.0.clone();
+        segments.extend(suffix.0.iter().cloned());
+        Self(segments)
+    }
+
     /// This path followed by `suffix`, a relative path in the same dotted notation
     /// (`keys[1].cookie`), as `affinity-core` reports its validation errors.
     #[must_use]
