@@ -5,7 +5,7 @@
 //! parameters ignored). The window is final when the body ended or `maxBodyBytes` bytes have
 //! arrived: then a source that is still undecided is missing, and the next source is tried.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 
 use crate::json_scan::{Scanned, Scanner, Stop};
 use crate::request::RequestView;
@@ -52,9 +52,13 @@ pub enum Lookup {
 /// A body source's own answer from the bytes it has: a value, definitely none, or a stop.
 pub(crate) type BodyRead = Scanned<Option<Vec<u8>>>;
 
-/// The body of one request, shared by the body sources of one evaluation.
-pub(crate) struct BodyWindow<'a> {
-    state: WindowState<'a>,
+/// The body of one request, shared by the body sources of one evaluation. Nothing is read from
+/// the request (not even its content type) until a body source asks: a configuration without
+/// body sources costs nothing on the request path.
+pub(crate) struct BodyWindow<'a, R: RequestView> {
+    request: &'a R,
+    max_body_bytes: usize,
+    state: OnceCell<WindowState<'a>>,
     /// The first issue a body source met (reported once per request).
     issue: Cell<Option<BodyIssue>>,
 }
@@ -70,33 +74,26 @@ enum WindowState<'a> {
     },
 }
 
-impl<'a> BodyWindow<'a> {
-    /// The window over `request`'s body, limited to `max_body_bytes`.
-    pub(crate) fn of(request: &'a impl RequestView, max_body_bytes: usize) -> BodyWindow<'a> {
-        let state = match request.body() {
-            Body::None => WindowState::Absent,
-            _ if !is_json(request) => WindowState::NotJson,
-            Body::Pending => WindowState::Pending,
-            Body::Bytes { bytes, complete } => {
-                let full =
-                    bytes.len() > max_body_bytes || (bytes.len() == max_body_bytes && !complete);
-                WindowState::Bytes {
-                    bytes: bytes.get(..max_body_bytes).unwrap_or(bytes),
-                    full,
-                    complete: complete && !full,
-                }
-            }
-        };
+impl<'a, R: RequestView> BodyWindow<'a, R> {
+    /// The window over `request`'s body, limited to `max_body_bytes`; nothing is read yet.
+    pub(crate) fn of(request: &'a R, max_body_bytes: usize) -> BodyWindow<'a, R> {
         BodyWindow {
-            state,
+            request,
+            max_body_bytes,
+            state: OnceCell::new(),
             issue: Cell::new(None),
         }
+    }
+
+    fn state(&self) -> &WindowState<'a> {
+        self.state
+            .get_or_init(|| window_state(self.request, self.max_body_bytes))
     }
 
     /// Runs `read` over the window and turns its answer into a [`Lookup`], noting why a body gave
     /// nothing.
     pub(crate) fn lookup(&self, read: impl FnOnce(&mut Scanner<'a>, bool) -> BodyRead) -> Lookup {
-        let (bytes, full, complete) = match self.state {
+        let (bytes, full, complete) = match *self.state() {
             WindowState::Absent => return Lookup::Missing,
             WindowState::NotJson => return self.missing(BodyIssue::NotJson),
             WindowState::Pending => return Lookup::NeedBody,
@@ -130,6 +127,23 @@ impl<'a> BodyWindow<'a> {
     }
 }
 
+/// What the host shows of the body, cut to the window.
+fn window_state<'a>(request: &'a impl RequestView, max_body_bytes: usize) -> WindowState<'a> {
+    match request.body() {
+        Body::None => WindowState::Absent,
+        _ if !is_json(request) => WindowState::NotJson,
+        Body::Pending => WindowState::Pending,
+        Body::Bytes { bytes, complete } => {
+            let full = bytes.len() > max_body_bytes || (bytes.len() == max_body_bytes && !complete);
+            WindowState::Bytes {
+                bytes: bytes.get(..max_body_bytes).unwrap_or(bytes),
+                full,
+                complete: complete && !full,
+            }
+        }
+    }
+}
+
 /// Whether the request's `content-type` is JSON.
 fn is_json(request: &impl RequestView) -> bool {
     let Some(content_type) = request.first_header_value("content-type") else {
@@ -139,10 +153,20 @@ fn is_json(request: &impl RequestView) -> bool {
         .split(|&byte| byte == b';')
         .next()
         .unwrap_or_default()
-        .trim_ascii()
-        .to_ascii_lowercase();
-    media_type == b"application/json"
-        || (media_type.starts_with(b"application/") && media_type.ends_with(b"+json"))
+        .trim_ascii();
+    let Some(subtype) = media_type
+        .get(..b"application/".len())
+        .filter(|prefix| prefix.eq_ignore_ascii_case(b"application/"))
+        .and_then(|_| media_type.get(b"application/".len()..))
+    else {
+        return false;
+    };
+    subtype.eq_ignore_ascii_case(b"json")
+        || subtype
+            .len()
+            .checked_sub(b"+json".len())
+            .and_then(|start| subtype.get(start..))
+            .is_some_and(|suffix| suffix.eq_ignore_ascii_case(b"+json"))
 }
 
 #[cfg(test)]

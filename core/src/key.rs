@@ -3,7 +3,7 @@
 //! A body source that cannot be decided yet stops the search: the first present source must win,
 //! so a later source is not used until the earlier one is known to be missing.
 
-use crate::body::{BodyIssue, BodyWindow, Lookup};
+use crate::body::{BodyIssue, Lookup};
 use crate::request::RequestView;
 use crate::sources::{self, Extraction, KeySource, SourceKind};
 
@@ -51,11 +51,7 @@ pub fn derive_key(
     request: &impl RequestView,
     options: KeyOptions,
 ) -> Derived {
-    let extraction = Extraction {
-        request,
-        body: BodyWindow::of(request, options.max_body_bytes),
-        lowercase: options.lowercase,
-    };
+    let extraction = Extraction::new(request, options);
     let mut derivation = Derivation::Missing;
     for source in sources {
         match sources::value(source, &extraction) {
@@ -78,12 +74,7 @@ pub fn derive_key(
 
 /// The normalised value of one source in `request`.
 pub fn source_value(source: &KeySource, request: &impl RequestView, options: KeyOptions) -> Lookup {
-    let extraction = Extraction {
-        request,
-        body: BodyWindow::of(request, options.max_body_bytes),
-        lowercase: options.lowercase,
-    };
-    sources::value(source, &extraction)
+    sources::value(source, &Extraction::new(request, options))
 }
 
 /// Trims surrounding whitespace; empty is missing; folds ASCII letters to lower case when asked.

@@ -212,3 +212,48 @@ fn a_composite_with_a_missing_header_part_does_not_wait_for_the_body() {
         keyed(SourceKind::Composite, "header:4:acme|jsonBody:3:bob")
     );
 }
+
+/// Counts what the policy asks of the body and its content type.
+struct CountingRequest {
+    inner: OwnedRequest,
+    body_reads: std::cell::Cell<u32>,
+}
+
+impl affinity_core::RequestView for CountingRequest {
+    fn header_values(&self, name: &str) -> Vec<&[u8]> {
+        self.inner.header_values(name)
+    }
+    fn first_header_value(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        if name == "content-type" {
+            self.body_reads.set(self.body_reads.get() + 1);
+        }
+        self.inner.first_header_value(name)
+    }
+    fn source_address(&self) -> Option<Vec<u8>> {
+        self.inner.source_address()
+    }
+    fn body(&self) -> affinity_core::Body<'_> {
+        self.body_reads.set(self.body_reads.get() + 1);
+        affinity_core::RequestView::body(&self.inner)
+    }
+}
+
+#[test]
+fn neither_the_body_nor_its_content_type_is_read_unless_a_body_source_is_reached() {
+    let request = CountingRequest {
+        inner: json_post()
+            .header("x-session-id", "s-1")
+            .body(r#"{"user":"u"}"#),
+        body_reads: std::cell::Cell::new(0),
+    };
+    let headers_only = policy(r#"{"keys": [{"header": "x-session-id"}, {"jsonBody": "/user"}]}"#);
+    let _ = headers_only.evaluate(&request, || None);
+    assert_eq!(request.body_reads.get(), 0, "keyed by the header first");
+    let body_first = policy(r#"{"keys": [{"jsonBody": "/user"}, {"jsonBody": "/id"}]}"#);
+    let _ = body_first.evaluate(&request, || None);
+    assert_eq!(
+        request.body_reads.get(),
+        2,
+        "read once per evaluation, shared by the sources"
+    );
+}

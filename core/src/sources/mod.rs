@@ -38,6 +38,7 @@ use crate::body::{BodyWindow, Lookup};
 use crate::config::decode::{Decoded, single_member};
 use crate::config::json::Value;
 use crate::config::validate::Errors;
+use crate::key::KeyOptions;
 use crate::request::RequestView;
 
 /// One place an affinity key can come from. Externally tagged: `{"header": "x-user-id"}`.
@@ -152,10 +153,21 @@ impl SourceKind {
 pub(crate) struct Extraction<'r, R: RequestView> {
     /// The request.
     pub(crate) request: &'r R,
-    /// Its body, as far as it has arrived.
-    pub(crate) body: BodyWindow<'r>,
+    /// Its body, as far as it has arrived (read only when a body source asks).
+    pub(crate) body: BodyWindow<'r, R>,
     /// Fold ASCII letters to lower case.
     pub(crate) lowercase: bool,
+}
+
+impl<'r, R: RequestView> Extraction<'r, R> {
+    /// The sources' shared view of `request`; nothing is read yet.
+    pub(crate) fn new(request: &'r R, options: KeyOptions) -> Extraction<'r, R> {
+        Extraction {
+            request,
+            body: BodyWindow::of(request, options.max_body_bytes),
+            lowercase: options.lowercase,
+        }
+    }
 }
 
 /// Decodes the source object at `path` (`{"<kind>": ...}`).
