@@ -6,6 +6,8 @@
 //! has been read whole, or its containing object has ended without it. When an object names a
 //! member twice, the first one counts (what a reader that stops early can know).
 
+use serde::{Serialize, Serializer};
+
 use super::{Extraction, KeySource, found};
 use crate::body::{BodyRead, Lookup};
 use crate::config::decode::{Decoded, string};
@@ -14,23 +16,54 @@ use crate::config::validate::Errors;
 use crate::json_scan::{Flow, Scanner};
 use crate::request::RequestView;
 
-pub(crate) fn decode(inner: &Value, path: &str) -> Decoded<KeySource> {
-    string(inner, path).map(KeySource::JsonBody)
+/// A JSON pointer as written, parsed once (when the configuration is read, not per request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPointer {
+    text: String,
+    tokens: Result<Vec<String>, String>,
 }
 
-pub(crate) fn validate(pointer: &str, path: &str, errors: &mut Errors) {
-    if let Err(problem) = parse_pointer(pointer) {
-        errors.push(path, problem);
+impl JsonPointer {
+    /// Parses `text`; a malformed pointer is kept with its problem, which validation reports.
+    pub fn new(text: impl Into<String>) -> JsonPointer {
+        let text = text.into();
+        let tokens = parse_pointer(&text);
+        JsonPointer { text, tokens }
+    }
+
+    /// The pointer as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 }
 
-pub(crate) fn value<R: RequestView>(pointer: &str, extraction: &Extraction<'_, R>) -> Lookup {
-    let Ok(tokens) = parse_pointer(pointer) else {
+/// Written as the pointer's text.
+impl Serialize for JsonPointer {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+pub(crate) fn decode(inner: &Value, path: &str) -> Decoded<KeySource> {
+    string(inner, path).map(|text| KeySource::JsonBody(JsonPointer::new(text)))
+}
+
+pub(crate) fn validate(pointer: &JsonPointer, path: &str, errors: &mut Errors) {
+    if let Err(problem) = &pointer.tokens {
+        errors.push(path, problem.clone());
+    }
+}
+
+pub(crate) fn value<R: RequestView>(
+    pointer: &JsonPointer,
+    extraction: &Extraction<'_, R>,
+) -> Lookup {
+    let Ok(tokens) = &pointer.tokens else {
         return Lookup::Missing;
     };
     match extraction
         .body
-        .lookup(|scanner, _| read_at(scanner, &tokens))
+        .lookup(|scanner, _| read_at(scanner, tokens))
     {
         Lookup::Found(value) => found(Some(value), extraction.lowercase),
         other => other,

@@ -31,6 +31,7 @@ pub mod source_ip;
 
 use serde::Serialize;
 
+pub use json_body::JsonPointer;
 pub use prompt_prefix::{PromptPrefix, PromptScope};
 pub use source_ip::SourceIp;
 
@@ -56,7 +57,7 @@ pub enum KeySource {
     /// Several sources joined; present only when every part is.
     Composite(Vec<KeySource>),
     /// The value at an RFC 6901 JSON pointer in a JSON request body.
-    JsonBody(String),
+    JsonBody(JsonPointer),
     /// The part of an LLM prompt that stays the same across a conversation's turns.
     PromptPrefix(PromptPrefix),
 }
