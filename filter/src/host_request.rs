@@ -13,21 +13,21 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Bytes, MapType};
 
 /// The current request as the host shows it.
-pub(crate) struct HostRequest {
+pub(crate) struct HostRequest<'b> {
     /// Every request header, fetched on first need.
     headers: OnceCell<Vec<(String, Bytes)>>,
-    body: HostBody,
+    body: HostBody<'b>,
 }
 
-enum HostBody {
+enum HostBody<'b> {
     None,
     Pending,
-    Bytes { bytes: Bytes, complete: bool },
+    Bytes { bytes: &'b [u8], complete: bool },
 }
 
-impl HostRequest {
+impl<'b> HostRequest<'b> {
     /// The request at its headers; `end_of_stream` when no body follows. Nothing is fetched yet.
-    pub(crate) fn at_headers(end_of_stream: bool) -> HostRequest {
+    pub(crate) fn at_headers(end_of_stream: bool) -> HostRequest<'b> {
         HostRequest {
             headers: OnceCell::new(),
             body: if end_of_stream {
@@ -39,7 +39,7 @@ impl HostRequest {
     }
 
     /// The request with the first `bytes` of its body (`complete` when the body has ended).
-    pub(crate) fn with_body(bytes: Bytes, complete: bool) -> HostRequest {
+    pub(crate) fn with_body(bytes: &'b [u8], complete: bool) -> HostRequest<'b> {
         HostRequest {
             headers: OnceCell::new(),
             body: HostBody::Bytes { bytes, complete },
@@ -47,7 +47,7 @@ impl HostRequest {
     }
 }
 
-impl RequestView for HostRequest {
+impl RequestView for HostRequest<'_> {
     fn header_values(&self, name: &str) -> Vec<&[u8]> {
         let headers = self.headers.get_or_init(|| {
             hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()

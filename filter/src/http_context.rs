@@ -27,6 +27,9 @@ pub(crate) struct AffinityHttp {
     waiting_for_body: bool,
     /// Body bytes Envoy has buffered for this request so far.
     body_buffered: usize,
+    /// The body bytes copied from Envoy so far (at most `maxBodyBytes`): each callback copies only
+    /// what arrived since the last one.
+    body: Vec<u8>,
 }
 
 impl AffinityHttp {
@@ -37,6 +40,7 @@ impl AffinityHttp {
             set_cookie: None,
             waiting_for_body: false,
             body_buffered: 0,
+            body: Vec::new(),
         }
     }
 
@@ -44,17 +48,24 @@ impl AffinityHttp {
     fn decide_with_body(&mut self, body_size: usize, complete: bool) -> Action {
         let shared = Rc::clone(&self.shared);
         let wanted = body_size.min(shared.policy.max_body_bytes());
-        let bytes = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, wanted)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let request = HostRequest::with_body(bytes, complete);
-        let decision = shared.policy.evaluate(&request, new_session_id);
+        if let Some(missing) = wanted.checked_sub(self.body.len()).filter(|&n| n > 0) {
+            let arrived =
+                hostcalls::get_buffer(BufferType::HttpRequestBody, self.body.len(), missing)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+            self.body.extend_from_slice(&arrived);
+        }
+        let decision = shared.policy.evaluate(
+            &HostRequest::with_body(&self.body, complete),
+            new_session_id,
+        );
         let final_window = complete || body_size >= shared.policy.max_body_bytes();
         if decision.outcome == Outcome::NeedBody && final_window {
             // Unreachable by the policy's own rule (the window is final here); never hold a
             // request past its end or the limit whatever happens.
             self.waiting_for_body = false;
+            self.body = Vec::new();
             shared.metrics.key_missing();
             return Action::Continue;
         }
@@ -66,6 +77,7 @@ impl AffinityHttp {
         let shared = Rc::clone(&self.shared);
         if decision.outcome != Outcome::NeedBody {
             self.waiting_for_body = false;
+            self.body = Vec::new();
             if let Some(issue) = decision.body_issue {
                 shared.metrics.body_issue(issue);
             }
