@@ -20,7 +20,7 @@ use affinity_predictor::{
     MAX_TABLE_SIZE as MAGLEV_MAX_TABLE_SIZE, is_prime,
 };
 
-use crate::model::{HashAlgorithm, HashFunction, Service};
+use crate::model::{EndpointHealth, HashAlgorithm, HashFunction, Service};
 
 /// Ring entries the lightest host gets with the default ring size.
 pub const RING_ENTRIES_PER_LIGHTEST_HOST: u64 = affinity_predictor::ENTRIES_PER_LIGHTEST_HOST;
@@ -56,7 +56,7 @@ pub fn effective_load_balancer(service: &Service) -> EffectiveLoadBalancer {
     let hash_balance_factor = service.load_balancer.hash_balance_factor;
     match &service.load_balancer.algorithm {
         HashAlgorithm::RingHash(ring) => {
-            let weights: Vec<u32> = service.endpoints.iter().map(|e| e.weight).collect();
+            let weights: Vec<u32> = serving(service).map(|e| e.weight).collect();
             let maximum_ring_size = ring.maximum_ring_size.unwrap_or(RING_SIZE_LIMIT);
             let minimum_ring_size = ring
                 .minimum_ring_size
@@ -71,10 +71,19 @@ pub fn effective_load_balancer(service: &Service) -> EffectiveLoadBalancer {
         HashAlgorithm::Maglev(maglev) => EffectiveLoadBalancer::Maglev {
             table_size: maglev
                 .table_size
-                .unwrap_or_else(|| default_maglev_table_size(service.endpoints.len())),
+                .unwrap_or_else(|| default_maglev_table_size(serving(service).count())),
             hash_balance_factor,
         },
     }
+}
+
+/// The endpoints Envoy builds its ring / table over: DRAINING ones are excluded, so the default
+/// sizes follow the serving ones (a draining pod then moves only its own keys, as on scale-in).
+fn serving(service: &Service) -> impl Iterator<Item = &crate::model::Endpoint> {
+    service
+        .endpoints
+        .iter()
+        .filter(|e| e.health == EndpointHealth::Serving)
 }
 
 /// Default minimum ring size for hosts with these weights: the lightest host gets

@@ -20,6 +20,7 @@ pub mod config;
 mod digest;
 pub mod documents;
 pub mod istio;
+pub mod kubernetes;
 pub mod lb_defaults;
 mod metrics;
 pub mod model;

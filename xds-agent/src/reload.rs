@@ -1,6 +1,8 @@
 //! Hot reload: poll the configuration path once a second, and when its content hash changes,
 //! validate and publish the new snapshot atomically. An invalid change is logged and counted;
-//! the last good snapshot keeps serving.
+//! the last good snapshot keeps serving. With a Kubernetes source, every new cluster view is
+//! composed with the files the same way ([`crate::kubernetes::compose`]); nothing is published
+//! before the first complete view.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,26 +10,39 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::{self, content_hash, load_sources, read_sources};
+use crate::config::{self, Source, content_hash, load_sources, read_sources};
+use crate::kubernetes::{self, ClusterStatus, ClusterView};
+use crate::model::AgentConfig;
 use crate::state::{AgentState, publish};
 use crate::translate::TranslateOptions;
 
 /// How often the configuration is checked.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Watch `path` until `shutdown` turns true.
+/// The Kubernetes source's views and status.
+pub struct ClusterInput {
+    /// Complete views, `None` until the first.
+    pub views: watch::Receiver<Option<Arc<ClusterView>>>,
+    /// Where the composition's omissions are reported.
+    pub status: Arc<ClusterStatus>,
+}
+
+/// Watch `path` (and `cluster`'s views) until `shutdown` turns true.
 pub async fn watch_config(
     path: PathBuf,
     state: Arc<AgentState>,
     options: TranslateOptions,
+    mut cluster: Option<ClusterInput>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut last_seen = state.current().config_hash.clone();
+    let mut started_with = None;
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(POLL_INTERVAL) => {}
+        let view_changed = tokio::select! {
+            () = tokio::time::sleep(POLL_INTERVAL) => false,
+            changed = views_changed(cluster.as_mut()) => changed,
             _ = shutdown.changed() => return,
-        }
+        };
         let sources = match read_sources(&path) {
             Ok(sources) => sources,
             Err(e) => {
@@ -37,24 +52,47 @@ pub async fn watch_config(
             }
         };
         let hash = content_hash(&sources);
-        if hash == last_seen {
+        let files_changed = hash != last_seen;
+        if !files_changed && !view_changed {
             continue;
         }
         last_seen.clone_from(&hash);
-        let loaded = load_sources(&sources)
-            .map(|config| config::LoadedConfig {
-                config,
-                content_hash: hash.clone(),
-            })
-            .map_err(|errors| errors.0.iter().map(ToString::to_string).collect::<Vec<_>>())
-            .and_then(|loaded| publish(&loaded, &options));
-        match loaded {
+        let composed = match &cluster {
+            Some(input) => {
+                let Some(view) = input.views.borrow().clone() else {
+                    continue;
+                };
+                compose(&sources, &view, input)
+            }
+            None => load_sources(&sources)
+                .map_err(|errors| errors.0.iter().map(ToString::to_string).collect()),
+        };
+        warn_on_kubernetes_change(&composed, &mut started_with);
+        let published = composed.and_then(|config| {
+            publish(
+                &config::LoadedConfig {
+                    config,
+                    content_hash: hash.clone(),
+                },
+                &options,
+            )
+        });
+        match published {
             Ok(published) => {
                 let version = published.snapshot.version.clone();
                 let previous = state.current().snapshot.version.clone();
-                state.replace(published);
-                state.metrics.reload_applied();
-                tracing::info!(%version, %previous, "configuration reloaded");
+                let first = !state.is_ready();
+                if version != previous || first {
+                    state.replace(published);
+                }
+                if files_changed && !first {
+                    state.metrics.reload_applied();
+                }
+                if first {
+                    tracing::info!(%version, "serving the first complete configuration");
+                } else if version != previous {
+                    tracing::info!(%version, %previous, files_changed, "configuration updated");
+                }
             }
             Err(problems) => {
                 state.metrics.reload_failed();
@@ -63,6 +101,58 @@ pub async fn watch_config(
                 }
             }
         }
+    }
+}
+
+/// Resolves when the cluster view changes (never without a cluster source).
+async fn views_changed(cluster: Option<&mut ClusterInput>) -> bool {
+    match cluster {
+        Some(input) => {
+            if input.views.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            true
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn compose(
+    sources: &[Source],
+    view: &ClusterView,
+    input: &ClusterInput,
+) -> Result<AgentConfig, Vec<String>> {
+    match kubernetes::compose(sources, view) {
+        Ok(composition) => {
+            for skipped in &composition.skipped {
+                tracing::warn!(object = %skipped.object, reasons = ?skipped.reasons, "cluster object skipped: it does not validate; the rest keeps serving");
+            }
+            for problem in &composition.problems {
+                tracing::warn!(%problem, "Kubernetes-backed service without endpoints");
+            }
+            input
+                .status
+                .set_outcome(composition.skipped, &composition.problems);
+            Ok(composition.config)
+        }
+        Err(errors) => Err(errors.0.iter().map(ToString::to_string).collect()),
+    }
+}
+
+/// The watches are set up from the configuration the agent started with.
+fn warn_on_kubernetes_change(
+    composed: &Result<AgentConfig, Vec<String>>,
+    started_with: &mut Option<Option<crate::model::KubernetesSource>>,
+) {
+    let Ok(config) = composed else {
+        return;
+    };
+    match started_with {
+        None => *started_with = Some(config.kubernetes.clone()),
+        Some(first) if *first != config.kubernetes => tracing::warn!(
+            "the kubernetes section changed; restart the agent to watch what it now says"
+        ),
+        Some(_) => {}
     }
 }
 
@@ -94,7 +184,13 @@ mod tests {
         };
         let state = AgentState::new(publish(&load(&file).unwrap(), &options).unwrap());
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(watch_config(file.clone(), state.clone(), options, stopped));
+        let task = tokio::spawn(watch_config(
+            file.clone(),
+            state.clone(),
+            options,
+            None,
+            stopped,
+        ));
         let initial = state.current().snapshot.version.clone();
 
         std::fs::write(&file, VALID.replace("service: web", "service: nosuch")).unwrap();

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::LoadedConfig;
 use crate::digest::hex;
+use crate::kubernetes::ClusterStatus;
 use crate::metrics::{Gauges, Metrics};
 use crate::model::WasmCode;
 use crate::nodes::NodeRegistry;
@@ -89,6 +90,11 @@ pub fn publish(
 #[derive(Debug)]
 pub struct AgentState {
     published: watch::Sender<Arc<Published>>,
+    /// Whether a snapshot from a complete configuration is being served (with a Kubernetes
+    /// source: once every watch has synced); ADS streams wait for it.
+    ready: watch::Sender<bool>,
+    /// The Kubernetes source's state, when there is one.
+    pub cluster: Option<Arc<ClusterStatus>>,
     /// Envoy nodes.
     pub nodes: NodeRegistry,
     /// Counters.
@@ -99,12 +105,38 @@ impl AgentState {
     /// State serving `initial`.
     #[must_use]
     pub fn new(initial: Published) -> Arc<Self> {
+        Self::with(initial, true, None)
+    }
+
+    /// State that serves nothing until the Kubernetes source's first complete view is
+    /// published with [`Self::replace`].
+    #[must_use]
+    pub fn waiting_for_cluster(cluster: Arc<ClusterStatus>) -> Arc<Self> {
+        Self::with(Published::default(), false, Some(cluster))
+    }
+
+    fn with(initial: Published, ready: bool, cluster: Option<Arc<ClusterStatus>>) -> Arc<Self> {
         let (published, _) = watch::channel(Arc::new(initial));
+        let (ready, _) = watch::channel(ready);
         Arc::new(Self {
             published,
+            ready,
+            cluster,
             nodes: NodeRegistry::default(),
             metrics: Metrics::default(),
         })
+    }
+
+    /// Whether a complete snapshot is being served.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// A receiver that turns true once a complete snapshot is served.
+    #[must_use]
+    pub fn readiness(&self) -> watch::Receiver<bool> {
+        self.ready.subscribe()
     }
 
     /// The snapshot being served.
@@ -116,6 +148,8 @@ impl AgentState {
     /// Serve `next` from now on (atomically: each stream sees either the old or the new one).
     pub fn replace(&self, next: Published) {
         self.published.send_replace(Arc::new(next));
+        self.ready
+            .send_if_modified(|ready| !std::mem::replace(ready, true));
     }
 
     /// A receiver notified of every replacement.
@@ -130,7 +164,7 @@ impl AgentState {
         Gauges {
             snapshot_version: self.current().snapshot.version.clone(),
             connected_nodes: self.nodes.connected(),
-            config_loaded: true,
+            config_loaded: self.is_ready(),
         }
     }
 }

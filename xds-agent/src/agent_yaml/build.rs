@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use affinity_core::config::FilterConfig;
 
+use super::kubernetes::{backend, kubernetes_source};
 use super::raw::{
     Element, RawConfig, RawDelivery, RawEndpoint, RawFilter, RawHashFunction, RawHealthCheck,
     RawListener, RawLoadBalancer, RawOutlierDetection, RawRetries, RawRetryOn, RawService,
@@ -18,9 +19,9 @@ use affinity_predictor::{
 
 use crate::documents::FieldPath;
 use crate::model::{
-    AgentConfig, Endpoint, EndpointAddress, HashAlgorithm, HashFunction, HealthCheck, Listener,
-    LoadBalancer, Maglev, OutlierDetection, RetryPolicy, RingHash, Route, Service, WasmCode,
-    WasmFilter, parse_duration,
+    AgentConfig, Endpoint, EndpointAddress, EndpointHealth, HashAlgorithm, HashFunction,
+    HealthCheck, Listener, LoadBalancer, Maglev, OutlierDetection, RetryPolicy, RingHash, Route,
+    Service, WasmCode, WasmFilter, parse_duration,
 };
 
 /// One parsed document of agent configuration and its index among all documents.
@@ -61,13 +62,13 @@ const RETRY_CONDITIONS: &[&str] = &[
 /// Default upstream connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-struct Builder<'a> {
-    issues: Vec<Issue>,
+pub(super) struct Builder<'a> {
+    pub(super) issues: Vec<Issue>,
     sha256_of: &'a dyn Fn(&Path) -> Result<String, String>,
 }
 
 impl Builder<'_> {
-    fn issue(&mut self, doc: usize, path: FieldPath, message: impl Into<String>) {
+    pub(super) fn issue(&mut self, doc: usize, path: FieldPath, message: impl Into<String>) {
         self.issues.push(Issue {
             doc,
             path,
@@ -123,6 +124,7 @@ pub fn build(
         issues: Vec::new(),
         sha256_of,
     };
+    let kubernetes = kubernetes_source(&mut b, documents);
     let mut services = Vec::new();
     let mut service_sites: BTreeMap<String, (usize, FieldPath)> = BTreeMap::new();
     for document in documents {
@@ -147,7 +149,7 @@ pub fn build(
                 continue;
             }
             service_sites.insert(raw.name.clone(), (document.doc, path.clone()));
-            if let Some(service) = service(&mut b, document.doc, &path, raw) {
+            if let Some(service) = service(&mut b, document.doc, &path, raw, kubernetes.as_ref()) {
                 services.push(service);
             }
         }
@@ -227,13 +229,14 @@ pub fn build(
             listeners,
             services,
             filter,
+            kubernetes,
         })
     } else {
         Err(b.issues)
     }
 }
 
-fn check_name(b: &mut Builder<'_>, doc: usize, path: FieldPath, name: &str) {
+pub(super) fn check_name(b: &mut Builder<'_>, doc: usize, path: FieldPath, name: &str) {
     let valid = !name.is_empty()
         && name.len() <= 128
         && name
@@ -309,15 +312,31 @@ fn listener(
     })
 }
 
-fn service(b: &mut Builder<'_>, doc: usize, path: &FieldPath, raw: &RawService) -> Option<Service> {
+fn service(
+    b: &mut Builder<'_>,
+    doc: usize,
+    path: &FieldPath,
+    raw: &RawService,
+    kubernetes: Option<&crate::model::KubernetesSource>,
+) -> Option<Service> {
     let issues_before = b.issues.len();
     check_name(b, doc, path.key("name"), &raw.name);
-    if raw.endpoints.is_empty() {
-        b.issue(
+    let kubernetes = raw
+        .kubernetes
+        .as_ref()
+        .and_then(|k| backend(b, doc, &path.key("kubernetes"), k, kubernetes));
+    match (raw.kubernetes.is_some(), raw.endpoints.is_empty()) {
+        (false, true) => b.issue(
             doc,
             path.key("endpoints"),
-            "a service needs at least one endpoint",
-        );
+            "a service needs at least one endpoint (or kubernetes: to take them from a Service)",
+        ),
+        (true, false) => b.issue(
+            doc,
+            path.key("endpoints"),
+            "endpoints and kubernetes are exclusive: the Service's EndpointSlices are the endpoints",
+        ),
+        _ => {}
     }
     let mut endpoints = Vec::new();
     let mut hash_keys = BTreeSet::new();
@@ -385,6 +404,7 @@ fn service(b: &mut Builder<'_>, doc: usize, path: &FieldPath, raw: &RawService) 
     (b.issues.len() == issues_before).then(|| Service {
         name: raw.name.clone(),
         endpoints,
+        kubernetes,
         affinity,
         load_balancer,
         health_check,
@@ -433,6 +453,7 @@ fn endpoint(
         address: address?,
         weight,
         hash_key: raw.hash_key.clone(),
+        health: EndpointHealth::Serving,
     })
 }
 

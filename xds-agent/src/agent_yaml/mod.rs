@@ -1,13 +1,14 @@
 //! The agent-YAML front end: a document of the agent's own configuration (`listeners`,
-//! `services`, `filter`) → raw structs ([`raw`], YAML types only) → the validated
+//! `services`, `filter`, `kubernetes`) → raw structs ([`raw`], YAML types only) → the validated
 //! [`crate::model`] ([`build()`], every problem collected, each at its field path).
 //!
 //! A document is decoded part by part: every listener, every service and `filter` on its own, so
 //! an unknown field or a wrong type in one is reported beside those of the others (and beside the
 //! semantic errors of what did decode) instead of stopping the document. A YAML syntax error, or
-//! a top-level field that is not one of the three, still stops the document.
+//! a top-level field that is not one of the four, still stops the document.
 
 pub mod build;
+mod kubernetes;
 pub mod raw;
 
 pub use build::{Issue, RawDocument, build};
@@ -30,6 +31,8 @@ struct Parts {
     services: Vec<serde_json::Value>,
     #[serde(default)]
     filter: Option<serde_json::Value>,
+    #[serde(default)]
+    kubernetes: Option<serde_json::Value>,
 }
 
 /// Parses one agent-configuration document: the decoded parts, and every part's schema error
@@ -44,26 +47,38 @@ pub fn parse(document: &Document) -> Result<(RawConfig, Vec<ConfigError>), Confi
     let mut errors = Vec::new();
     let listeners = decode_list(document, "listeners", &parts.listeners, &mut errors);
     let services = decode_list(document, "services", &parts.services, &mut errors);
-    let filter = match &parts.filter {
-        None => Element::Decoded(None),
-        Some(value) => match decode(
-            document,
-            FieldPath::root().key("filter"),
-            value,
-            &mut errors,
-        ) {
-            Element::Decoded(filter) => Element::Decoded(Some(filter)),
-            Element::Invalid { name } => Element::Invalid { name },
-        },
-    };
+    let filter = decode_optional(document, "filter", parts.filter.as_ref(), &mut errors);
+    let kubernetes = decode_optional(
+        document,
+        "kubernetes",
+        parts.kubernetes.as_ref(),
+        &mut errors,
+    );
     Ok((
         RawConfig {
             listeners,
             services,
             filter,
+            kubernetes,
         },
         errors,
     ))
+}
+
+/// Decodes the optional part at `key`.
+fn decode_optional<T: DeserializeOwned>(
+    document: &Document,
+    key: &str,
+    value: Option<&serde_json::Value>,
+    errors: &mut Vec<ConfigError>,
+) -> Element<Option<T>> {
+    match value {
+        None => Element::Decoded(None),
+        Some(value) => match decode(document, FieldPath::root().key(key), value, errors) {
+            Element::Decoded(part) => Element::Decoded(Some(part)),
+            Element::Invalid { name } => Element::Invalid { name },
+        },
+    }
 }
 
 /// Decodes each element of the list at `key`.

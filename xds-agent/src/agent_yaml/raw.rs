@@ -13,6 +13,46 @@ pub struct RawConfig {
     pub services: Vec<Element<RawService>>,
     /// Where Envoy gets the affinity filter's code.
     pub filter: Element<Option<RawFilter>>,
+    /// The Kubernetes API-server source.
+    pub kubernetes: Element<Option<RawKubernetes>>,
+}
+
+/// Top-level `kubernetes:`: turns the API-server source on.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawKubernetes {
+    /// Also read DestinationRule / ServiceEntry / WorkloadEntry objects from the cluster.
+    #[serde(default)]
+    pub istio: bool,
+    /// Namespaces to watch; default all.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+/// `services[].kubernetes`: the Kubernetes Service whose endpoints the service has.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawKubernetesBackend {
+    /// The Service's name.
+    pub service: String,
+    /// Its namespace; default `default`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The Service port, by name or number.
+    pub port: RawPortRef,
+    /// `podName` (default) or `address`.
+    #[serde(default)]
+    pub hash_key: Option<String>,
+}
+
+/// A port by number or name.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawPortRef {
+    /// `port: 80`.
+    Number(u64),
+    /// `port: http`.
+    Name(String),
 }
 
 /// A part of the document: decoded, or not decodable (its error is already reported). Kept in
@@ -81,6 +121,9 @@ pub struct RawService {
     /// Backends.
     #[serde(default)]
     pub endpoints: Vec<RawEndpoint>,
+    /// The Kubernetes Service whose endpoints the service has (instead of `endpoints`).
+    #[serde(default)]
+    pub kubernetes: Option<RawKubernetesBackend>,
     /// The affinity filter's configuration for this service's routes, as written: it is decoded
     /// by `affinity-core` (`FilterConfig::from_json`, the decoder the filter itself runs), so the
     /// agent and the filter accept exactly the same documents.

@@ -15,7 +15,7 @@ use affinity_predictor::{Balancer, Host, RingHashFunction, RingHashSettings, hea
 
 use crate::config;
 use crate::lb_defaults::{EffectiveLoadBalancer, effective_load_balancer};
-use crate::model::{Endpoint, EndpointAddress, HashFunction, HashPolicy, Service};
+use crate::model::{Endpoint, EndpointAddress, EndpointHealth, HashFunction, HashPolicy, Service};
 
 /// Why a prediction cannot be made; printed as is.
 #[derive(Debug)]
@@ -104,9 +104,11 @@ impl ServicePrediction {
     /// # Errors
     /// A DNS endpoint: Envoy hashes the addresses the name resolves to, unknown here.
     pub fn hosts(&self) -> Result<Vec<Host>, PredictionError> {
+        // Envoy excludes DRAINING endpoints from its ring / table.
         self.service
             .endpoints
             .iter()
+            .filter(|endpoint| endpoint.health == EndpointHealth::Serving)
             .map(|endpoint| match &endpoint.address {
                 EndpointAddress::Ip(address) => Ok(Host {
                     address: address.to_string(),

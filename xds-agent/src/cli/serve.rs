@@ -1,5 +1,6 @@
-//! `xds-agent serve --config F [--grpc ADDR] [--admin ADDR]`: load, serve, watch, stop on
-//! SIGTERM / Ctrl-C.
+//! `xds-agent serve --config F [--grpc ADDR] [--admin ADDR] [--kubeconfig F]`: load, serve,
+//! watch, stop on SIGTERM / Ctrl-C. With a `kubernetes:` section, the agent also watches the API
+//! server and serves nothing until every watch has synced once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,10 +9,14 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use std::sync::Arc;
+
 use crate::config;
-use crate::reload::watch_config;
+use crate::kubernetes::{self, ClusterStatus};
+use crate::model::KubernetesSource;
+use crate::reload::{ClusterInput, watch_config};
 use crate::server::{admin, grpc};
-use crate::state::{AgentState, publish};
+use crate::state::{AgentState, Published, publish};
 use crate::translate::TranslateOptions;
 
 /// How long shutdown waits for the servers to finish.
@@ -29,6 +34,10 @@ pub struct Args {
     /// Admin HTTP listen address.
     #[arg(long, default_value = "127.0.0.1:19000")]
     pub admin: SocketAddr,
+    /// kubeconfig of the API server for the `kubernetes:` source (default: the pod's service
+    /// account in a cluster, else KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Run `serve`.
@@ -50,14 +59,18 @@ pub fn run(args: &Args) -> ExitCode {
     let options = TranslateOptions {
         agent_admin_address: args.admin,
     };
-    let published = match publish(&loaded, &options) {
-        Ok(published) => published,
-        Err(problems) => {
-            for problem in &problems {
-                tracing::error!("{problem}");
+    // With a Kubernetes source nothing is published before the first complete view.
+    let start = match loaded.config.kubernetes.clone() {
+        Some(source) => Start::Cluster(source),
+        None => match publish(&loaded, &options) {
+            Ok(published) => Start::Files(published),
+            Err(problems) => {
+                for problem in &problems {
+                    tracing::error!("{problem}");
+                }
+                return ExitCode::from(super::EXIT_INVALID_CONFIG);
             }
-            return ExitCode::from(super::EXIT_INVALID_CONFIG);
-        }
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -70,7 +83,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args, published, options)) {
+    match runtime.block_on(serve(args, start, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -79,24 +92,60 @@ pub fn run(args: &Args) -> ExitCode {
     }
 }
 
-async fn serve(
-    args: &Args,
-    published: crate::state::Published,
-    options: TranslateOptions,
-) -> Result<(), String> {
-    let version = published.snapshot.version.clone();
-    let state = AgentState::new(published);
+/// What the agent starts serving.
+enum Start {
+    /// The files' snapshot.
+    Files(Published),
+    /// Nothing until the cluster has been listed.
+    Cluster(KubernetesSource),
+}
+
+async fn serve(args: &Args, start: Start, options: TranslateOptions) -> Result<(), String> {
+    let (stop, stopped) = watch::channel(false);
+    let (state, cluster, version) = match start {
+        Start::Files(published) => {
+            let version = published.snapshot.version.clone();
+            (AgentState::new(published), None, version)
+        }
+        Start::Cluster(source) => {
+            let client = kubernetes::client::connect(args.kubeconfig.as_deref()).await?;
+            let status = Arc::new(ClusterStatus::default());
+            let (views, views_rx) = watch::channel(None);
+            tokio::spawn(kubernetes::watch::watch_cluster(
+                client,
+                source,
+                views,
+                status.clone(),
+                stopped.clone(),
+            ));
+            let input = ClusterInput {
+                views: views_rx,
+                status: status.clone(),
+            };
+            let version = "(waiting for the Kubernetes API server)".to_owned();
+            (
+                AgentState::waiting_for_cluster(status),
+                Some(input),
+                version,
+            )
+        }
+    };
     let grpc_listener = tokio::net::TcpListener::bind(args.grpc)
         .await
         .map_err(|e| format!("cannot listen on --grpc {}: {e}", args.grpc))?;
     let admin_listener = tokio::net::TcpListener::bind(args.admin)
         .await
         .map_err(|e| format!("cannot listen on --admin {}: {e}", args.admin))?;
-    let (stop, stopped) = watch::channel(false);
     tracing::info!(grpc = %args.grpc, admin = %args.admin, config = %args.config.display(), %version, "serving");
     let grpc_task = tokio::spawn(grpc::serve(grpc_listener, state.clone(), stopped.clone()));
     let admin_task = tokio::spawn(admin::serve(admin_listener, state.clone(), stopped.clone()));
-    let reload_task = tokio::spawn(watch_config(args.config.clone(), state, options, stopped));
+    let reload_task = tokio::spawn(watch_config(
+        args.config.clone(),
+        state,
+        options,
+        cluster,
+        stopped,
+    ));
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use affinity_predictor::{SimulationReport, simulate};
 
 use super::prediction::{PredictionError, ServicePrediction, print_report};
-use crate::model::{Endpoint, EndpointAddress};
+use crate::model::{Endpoint, EndpointAddress, EndpointHealth};
 
 /// Arguments of `simulate`.
 #[derive(Debug, clap::Args)]
@@ -98,6 +98,7 @@ fn changed_endpoints(
             address: EndpointAddress::Ip(parsed),
             weight: 1,
             hash_key: None,
+            health: EndpointHealth::Serving,
         });
     }
     if changed.is_empty() {

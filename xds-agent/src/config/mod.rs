@@ -19,6 +19,7 @@ use crate::agent_yaml::{self, RawDocument};
 use crate::digest::sha256_hex;
 use crate::documents::{Document, PositionIndex, parse_error, split_documents};
 use crate::istio;
+use crate::kubernetes::{self, BackendProblem, ClusterView};
 use crate::model::AgentConfig;
 
 /// A loaded configuration and the content hash of the files it came from.
@@ -58,11 +59,26 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
 /// # Errors
 /// Every problem found, positioned.
 pub fn load_sources(sources: &[Source]) -> Result<AgentConfig, ConfigErrors> {
+    load_sources_with(sources, None).map(|(config, _)| config)
+}
+
+/// Validate configuration texts with what the agent sees of a Kubernetes cluster: the view's
+/// Istio objects are documents like the files' (their sources are named
+/// `kubernetes:<kind>/<namespace>/<name>`), and Kubernetes-backed services get the view's
+/// endpoints before DestinationRules apply. Without a view such services have no endpoints.
+///
+/// # Errors
+/// Every problem found, positioned.
+pub fn load_sources_with(
+    sources: &[Source],
+    cluster: Option<(&[Source], &ClusterView)>,
+) -> Result<(AgentConfig, Vec<BackendProblem>), ConfigErrors> {
+    let cluster_sources = cluster.map(|(s, _)| s).unwrap_or_default();
     let mut errors = Vec::new();
     let mut documents: Vec<Document> = Vec::new();
     let mut raw_documents = Vec::new();
     let mut istio_documents = Vec::new();
-    for source in sources {
+    for source in sources.iter().chain(cluster_sources) {
         for text in split_documents(&source.text) {
             let positions = match PositionIndex::build(&text.text, text.first_line) {
                 Ok(positions) => positions,
@@ -114,10 +130,15 @@ pub fn load_sources(sources: &[Source]) -> Result<AgentConfig, ConfigErrors> {
     };
     let istio_services = std::mem::take(&mut istio_config.services);
     match agent_yaml::build(&raw_documents, istio_services, &sha256_of_file) {
-        Ok(mut config) if errors.is_empty() => match istio_config.apply_to(&mut config) {
-            Ok(()) => Ok(config),
-            Err(istio_errors) => Err(ConfigErrors(istio_errors)),
-        },
+        Ok(mut config) if errors.is_empty() => {
+            let problems = cluster
+                .map(|(_, view)| kubernetes::resolve(&mut config, view))
+                .unwrap_or_default();
+            match istio_config.apply_to(&mut config) {
+                Ok(()) => Ok((config, problems)),
+                Err(istio_errors) => Err(ConfigErrors(istio_errors)),
+            }
+        }
         Ok(_) => Err(ConfigErrors(errors)),
         Err(issues) => {
             for issue in issues {

@@ -1,13 +1,15 @@
 //! DestinationRules for the agent's own services: a rule whose host no ServiceEntry declares
-//! applies to the service of the agent's YAML with that name (`host: web` → service `web`),
-//! replacing its load balancer, hash policy, outlier detection and connection pool, and adding
-//! the rule's opt-in extensions.
+//! applies to the service of the agent's YAML with that name (`host: web` → service `web`), or,
+//! for services backed by a Kubernetes Service, to those whose Service the host names as istiod
+//! qualifies it (`web` in namespace `shop`, or `web.shop.svc.cluster.local`) — with the
+//! `portLevelSettings` of the Service port. It replaces the load balancer, hash policy, outlier
+//! detection and connection pool, and adds the rule's opt-in extensions.
 
 use crate::documents::{ConfigError, FieldPath, Position};
 use crate::model::{HashPolicy, Service};
 
 use super::annotations::{self, Extensions};
-use super::traffic_policy::PortPolicy;
+use super::traffic_policy::{PortPolicy, RulePolicy};
 
 /// A rule waiting for the agent's services (known only after the YAML is built).
 #[derive(Clone, Debug, PartialEq)]
@@ -16,8 +18,10 @@ pub struct AgentServiceRule {
     pub host: String,
     /// The host as istiod qualifies it, for messages.
     pub qualified_host: String,
-    /// The rule's top-level policy (no port: agent services have none).
+    /// The rule's top-level policy (for services without a port).
     pub policy: PortPolicy,
+    /// The whole rule, for the port of a Kubernetes-backed service.
+    pub rule_policy: RulePolicy,
     /// The rule's annotations.
     pub extensions: Extensions,
     /// Whether the rule has `portLevelSettings` (which need a ServiceEntry port).
@@ -41,9 +45,30 @@ impl AgentServiceRule {
     /// No such service; `portLevelSettings` on a rule for an agent service; a hash policy that
     /// ignores the header the service's affinity filter writes.
     pub fn apply(&self, services: &mut [Service]) -> Result<(), ConfigError> {
-        let Some(service) = services.iter_mut().find(|s| s.name == self.host) else {
+        let backed: Vec<usize> = services
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.kubernetes
+                    .as_ref()
+                    .is_some_and(|k| k.host() == self.qualified_host)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if !backed.is_empty() {
+            for i in backed {
+                if let Some(service) = services.get_mut(i) {
+                    self.apply_to_kubernetes_service(service)?;
+                }
+            }
+            return Ok(());
+        }
+        let Some(service) = services
+            .iter_mut()
+            .find(|s| s.name == self.host && s.kubernetes.is_none())
+        else {
             return Err(self.error(format!(
-                "host {} matches no ServiceEntry host and no service of the agent's configuration",
+                "host {} matches no ServiceEntry host, no Kubernetes Service of a service and no service of the agent's configuration",
                 self.qualified_host
             )));
         };
@@ -53,27 +78,57 @@ impl AgentServiceRule {
                 self.host
             )));
         }
+        self.apply_policy(service, &self.policy)
+    }
+
+    /// Apply the rule to a Kubernetes-backed service, with the `portLevelSettings` of its
+    /// Service port (the top level while the port is not known).
+    fn apply_to_kubernetes_service(&self, service: &mut Service) -> Result<(), ConfigError> {
+        let port = service.kubernetes.as_ref().and_then(|k| k.service_port);
+        let Some(port) = port else {
+            return self.apply_policy(service, &self.policy);
+        };
+        let header = self
+            .extensions
+            .affinity
+            .as_ref()
+            .map(|a| a.output_header.as_str());
+        let policy = self
+            .rule_policy
+            .for_port(u32::from(port), header)
+            .map_err(|problems| {
+                let message = problems
+                    .into_iter()
+                    .map(|(path, message)| format!("{path}: {message}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                self.error(message)
+            })?;
+        self.apply_policy(service, &policy)
+    }
+
+    fn apply_policy(&self, service: &mut Service, policy: &PortPolicy) -> Result<(), ConfigError> {
         let affinity = self
             .extensions
             .affinity
             .clone()
             .or_else(|| service.affinity.clone());
         let header = affinity.as_ref().map(|a| a.output_header.as_str());
-        let hash_policy = effective_hash_policy(self.policy.hash_policy.clone(), header)
+        let hash_policy = effective_hash_policy(policy.hash_policy.clone(), header)
             .map_err(|message| self.error(message))?;
         service.hash_policy = hash_policy;
         service.affinity = affinity;
-        service.load_balancer.algorithm = self.policy.algorithm.clone();
+        service.load_balancer.algorithm = policy.algorithm.clone();
         if self.extensions.hash_balance_factor.is_some() {
             service.load_balancer.hash_balance_factor = self.extensions.hash_balance_factor;
         }
-        if let Some(outlier) = &self.policy.outlier_detection {
+        if let Some(outlier) = &policy.outlier_detection {
             service.outlier_detection = Some(outlier.clone());
         }
-        if let Some(pool) = &self.policy.connection_pool {
+        if let Some(pool) = &policy.connection_pool {
             service.connection_pool = Some(pool.clone());
         }
-        if let Some(timeout) = self.policy.connect_timeout {
+        if let Some(timeout) = policy.connect_timeout {
             service.connect_timeout = timeout;
         }
         Ok(())

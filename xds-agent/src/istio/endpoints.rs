@@ -8,7 +8,7 @@ use super::objects::{ServiceEntrySpec, ServicePort, WorkloadEntrySpec};
 use super::parse::Parsed;
 use super::traffic_policy::PathError;
 use crate::documents::FieldPath;
-use crate::model::{Endpoint, EndpointAddress};
+use crate::model::{Endpoint, EndpointAddress, EndpointHealth};
 
 /// Endpoint label that sets the endpoint's `hashKey` (its identity on the ring) explicitly.
 pub const HASH_KEY_LABEL: &str = "envoy-affinity.io/hash-key";
@@ -136,6 +136,7 @@ pub fn endpoints_for_port<'a>(
                         },
                         weight: 1,
                         hash_key: None,
+                        health: EndpointHealth::Serving,
                     });
                 }
             }
@@ -211,5 +212,6 @@ fn endpoint(
         address,
         weight: spec.weight.filter(|w| *w != 0).unwrap_or(1),
         hash_key,
+        health: EndpointHealth::Serving,
     })
 }

@@ -242,6 +242,7 @@ fn agent_service_rule(
             host: spec.host.trim().to_owned(),
             qualified_host: rule.host.clone(),
             policy,
+            rule_policy: rule.policy.clone(),
             extensions: rule.extensions.clone(),
             has_port_level_settings: rule.policy.has_port_level_settings(),
             host_origin: rule
@@ -328,6 +329,7 @@ fn service<'a>(
     Some(Service {
         name: hosts::cluster_name(host, port.number),
         endpoints,
+        kubernetes: None,
         affinity,
         load_balancer: LoadBalancer {
             algorithm: policy.algorithm,

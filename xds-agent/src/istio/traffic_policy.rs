@@ -40,7 +40,7 @@ pub struct PortPolicy {
 
 /// One policy entry — the top-level `trafficPolicy` or a `portLevelSettings[i]` — validated and
 /// converted once.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Entry {
     /// `spec.trafficPolicy` or `spec.trafficPolicy.portLevelSettings[i]`.
     path: FieldPath,
@@ -51,7 +51,7 @@ struct Entry {
 }
 
 /// What an entry's `loadBalancer` asks for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 enum Balancing {
     /// No `loadBalancer`, or one with neither field.
     #[default]
@@ -66,7 +66,7 @@ enum Balancing {
 }
 
 /// A DestinationRule's traffic policy, validated and converted once, ready to resolve per port.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RulePolicy {
     top: Entry,
     /// `(port number, entry)` for each `portLevelSettings` entry.

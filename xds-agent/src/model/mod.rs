@@ -7,6 +7,7 @@
 mod connection_pool;
 mod duration;
 mod hash_policy;
+mod kubernetes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use affinity_core::config::FilterConfig;
 pub use connection_pool::ConnectionPool;
 pub use duration::parse_duration;
 pub use hash_policy::{CookieAttribute, HashPolicy};
+pub use kubernetes::{KubernetesBackend, KubernetesSource, RingIdentity, ServicePortRef};
 
 /// Everything the agent serves.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +29,8 @@ pub struct AgentConfig {
     pub services: Vec<Service>,
     /// The affinity filter's code; present whenever a service has `affinity`.
     pub filter: Option<WasmFilter>,
+    /// The Kubernetes API-server source, when `kubernetes:` is configured.
+    pub kubernetes: Option<KubernetesSource>,
 }
 
 /// An Envoy listener with one HTTP connection manager and its routes.
@@ -56,8 +60,11 @@ pub struct Route {
 pub struct Service {
     /// Unique name; the Envoy cluster, EDS and ECDS resources are named after it.
     pub name: String,
-    /// At least one endpoint.
+    /// The endpoints: at least one, except for a [`Self::kubernetes`] service (a Service
+    /// scaled to zero has none).
     pub endpoints: Vec<Endpoint>,
+    /// Where the endpoints come from when they are not written in the configuration.
+    pub kubernetes: Option<KubernetesBackend>,
     /// The affinity filter's configuration for requests routed to this service; `None` runs no
     /// filter (requests without `x-affinity-key` are then spread by Envoy's random fallback).
     pub affinity: Option<FilterConfig>,
@@ -99,6 +106,19 @@ pub struct Endpoint {
     pub weight: u32,
     /// Identity on the ring / table instead of the address (Envoy `envoy.lb` metadata `hash_key`).
     pub hash_key: Option<String>,
+    /// Whether it takes new requests.
+    pub health: EndpointHealth,
+}
+
+/// What Envoy is told about an endpoint's health (EDS `health_status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EndpointHealth {
+    /// Takes requests (sent without a status: Envoy's active and passive checks still apply).
+    #[default]
+    Serving,
+    /// Finishing its requests but taking no new ones (a terminating pod): sent as DRAINING,
+    /// which Envoy excludes from load balancing without closing its connections.
+    Draining,
 }
 
 /// An endpoint address.

@@ -1,4 +1,5 @@
-//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `/debug/snapshot`, `/debug/nodes`, and the
+//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `/debug/snapshot`, `/debug/nodes`,
+//! `/debug/kubernetes`, and the
 //! filter's `.wasm` at `/wasm/<sha256>.wasm` for `filter.delivery: remote`.
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/debug/snapshot", get(debug_snapshot))
         .route("/debug/nodes", get(debug_nodes))
+        .route("/debug/kubernetes", get(debug_kubernetes))
         .route("/wasm/{file}", get(wasm))
         .with_state(state)
 }
@@ -44,8 +46,19 @@ pub async fn serve(
 }
 
 async fn readyz(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
-    // The agent only starts serving once a valid configuration is loaded, and reloads never
-    // unpublish it; readiness is "a snapshot is being served".
+    // Ready once a complete snapshot is served (with a Kubernetes source: after every watch has
+    // synced); reloads never unpublish it.
+    if !state.is_ready() {
+        let waiting = state
+            .cluster
+            .as_ref()
+            .map(|c| c.waiting_for().join("; "))
+            .unwrap_or_default();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: waiting for the Kubernetes API server: {waiting}\n"),
+        );
+    }
     let version = state.current().snapshot.version.clone();
     (StatusCode::OK, format!("ready: snapshot {version}\n"))
 }
@@ -53,8 +66,20 @@ async fn readyz(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
 async fn metrics(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&state.gauges()),
+        state.metrics.render(&state.gauges())
+            + &state
+                .cluster
+                .as_ref()
+                .map(|c| c.render_metrics())
+                .unwrap_or_default(),
     )
+}
+
+async fn debug_kubernetes(State(state): State<Arc<AgentState>>) -> axum::response::Response {
+    match &state.cluster {
+        Some(cluster) => Json(cluster.view()).into_response(),
+        None => (StatusCode::NOT_FOUND, "no kubernetes source configured\n").into_response(),
+    }
 }
 
 #[derive(Serialize)]

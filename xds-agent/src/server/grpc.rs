@@ -56,7 +56,14 @@ impl AdsService {
         let state = self.state.clone();
         let mut snapshots = state.subscribe();
         let mut shutdown = self.shutdown.clone();
+        let mut ready = state.readiness();
         tokio::spawn(async move {
+            // Served only from a complete snapshot: until then Envoy's requests wait in the stream.
+            tokio::select! {
+                result = ready.wait_for(|ready| *ready) => if result.is_err() { return; },
+                _ = shutdown.changed() => return,
+            }
+            snapshots.borrow_and_update();
             let mut session = Session {
                 state: &state,
                 node: None,

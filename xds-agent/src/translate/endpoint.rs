@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use envoy_types::pb::envoy::config::core::v3::Metadata;
+use envoy_types::pb::envoy::config::core::v3::{HealthStatus, Metadata};
 use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint::HostIdentifier;
 use envoy_types::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints,
@@ -11,7 +11,7 @@ use envoy_types::pb::google::protobuf::value::Kind;
 use envoy_types::pb::google::protobuf::{Struct, Value};
 
 use super::common::{socket_address, u32_value};
-use crate::model::{EndpointAddress, Service};
+use crate::model::{EndpointAddress, EndpointHealth, Service};
 
 /// Metadata namespace Envoy's hashing load balancers read the host's ring identity from.
 pub const LB_METADATA_NAMESPACE: &str = "envoy.lb";
@@ -39,7 +39,11 @@ pub fn load_assignment(service: &Service) -> ClusterLoadAssignment {
                 })),
                 load_balancing_weight: Some(u32_value(endpoint.weight)),
                 metadata: endpoint.hash_key.as_ref().map(|key| hash_key_metadata(key)),
-                ..LbEndpoint::default()
+                health_status: match endpoint.health {
+                    EndpointHealth::Serving => HealthStatus::Unknown,
+                    EndpointHealth::Draining => HealthStatus::Draining,
+                }
+                .into(),
             }
         })
         .collect();
