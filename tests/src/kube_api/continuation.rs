@@ -25,7 +25,7 @@ impl Continuation {
     /// Reads a token back; the error says why it is not one this server issued.
     pub fn decode(token: &str) -> Result<Continuation, String> {
         let invalid = || format!("continue key is not valid: {token:?}");
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return Err(invalid());
         }
         let bytes = (0..token.len())

@@ -61,14 +61,6 @@ impl FieldSelector {
             (found == value) == *equal
         })
     }
-
-    /// The name required by a `metadata.name=` requirement, if any (lets a watch of one object skip others).
-    pub fn required_name(&self) -> Option<&str> {
-        self.requirements
-            .iter()
-            .find(|(field, equal, _)| *field == Field::Name && *equal)
-            .map(|(_, _, value)| value.as_str())
-    }
 }
 
 #[cfg(test)]
@@ -86,8 +78,6 @@ mod tests {
         assert!(parse("metadata.namespace!=other").matches(&web));
         assert!(!parse("metadata.name!=web").matches(&web));
         assert!(parse("").matches(&web));
-        assert_eq!(parse("metadata.name=web").required_name(), Some("web"));
-        assert_eq!(parse("metadata.name!=web").required_name(), None);
     }
 
     #[test]

@@ -7,3 +7,4 @@
 mod support;
 
 mod fake_api;
+mod protocol;
