@@ -18,11 +18,12 @@
 //!
 //! **What it does not.** No TLS, no authentication or authorization, no writes over HTTP (every method but
 //! GET is 405: tests change objects with [`FakeApiServer::apply`] and [`FakeApiServer::delete`]), no
-//! admission, defaulting or schema validation, no protobuf, no Table output (kubectl prints from the plain
+//! admission, defaulting or schema validation (an object may sit in a namespace no Namespace object names), no protobuf, no Table output (kubectl prints from the plain
 //! objects), no aggregated discovery, no OpenAPI. `resourceVersion` and `resourceVersionMatch` are accepted
 //! on lists but every list is served at the newest state, and the pages of a paginated list come from the
 //! store as it is when each is asked for (the real server serves them all at the first page's version).
-//! Field selectors cover only the name and namespace. The history keeps the last 100,000 changes.
+//! Field selectors cover only the name and namespace. The history keeps the last 10,000 changes (a watch further
+//! behind gets 410, as from a real server whose watch cache moved on).
 
 mod continuation;
 mod discovery;

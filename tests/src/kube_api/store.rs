@@ -14,8 +14,9 @@ use super::kinds::{self, KINDS};
 use super::status::ApiError;
 use super::timestamp;
 
-/// Changes kept for watches; older ones are forgotten as if compacted.
-const HISTORY_LIMIT: usize = 100_000;
+/// Changes kept for watches; older ones are forgotten as if compacted (a watch that far behind gets 410 and
+/// lists again). It bounds memory: each change keeps its version of the object alive.
+const HISTORY_LIMIT: usize = 10_000;
 
 /// An object as stored: its JSON value, the same serialized once, and its key.
 #[derive(Debug)]
@@ -555,6 +556,24 @@ mod tests {
             store.poll(4, store.watch_epoch(), Duration::ZERO),
             Poll::Quiet
         ));
+    }
+
+    #[test]
+    fn the_history_forgets_its_oldest_changes_past_the_limit() {
+        let store = Store::new();
+        for _ in 0..HISTORY_LIMIT + 2 {
+            store.apply(slice("a", "shop")).unwrap();
+        }
+        assert_eq!(
+            store.check_watch_start(1),
+            Err(3),
+            "rv 2 is forgotten, so a watch from 1 would miss it"
+        );
+        assert_eq!(store.check_watch_start(2), Ok(()));
+        let Poll::Changes(events, _) = store.poll(2, store.watch_epoch(), Duration::ZERO) else {
+            panic!("expected changes");
+        };
+        assert_eq!(events.len(), HISTORY_LIMIT);
     }
 
     #[test]
