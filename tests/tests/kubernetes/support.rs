@@ -139,18 +139,24 @@ pub struct Lines {
 impl Lines {
     /// The next line, waiting up to `timeout`; panics with kubectl's stderr when none comes.
     pub fn next(&mut self, timeout: Duration) -> String {
-        match self.lines.recv_timeout(timeout) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                let stderr = self
-                    .stderr
-                    .take()
-                    .and_then(|s| s.join().ok())
-                    .unwrap_or_default();
-                panic!("kubectl printed no line within {timeout:?}; its stderr:\n{stderr}");
+        let received = self.lines.recv_timeout(timeout);
+        if let Ok(line) = received {
+            return line;
+        }
+        let _ = self.child.kill();
+        let status = self.child.wait();
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|s| s.join().ok())
+            .unwrap_or_default();
+        match received {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!(
+                    "kubectl ended ({status:?}) before printing another line; its stderr:\n{stderr}"
+                )
             }
+            _ => panic!("kubectl printed no line within {timeout:?}; its stderr:\n{stderr}"),
         }
     }
 }
