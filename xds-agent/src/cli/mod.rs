@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod explain;
 mod prediction;
 pub mod serve;
+pub mod serve_tls;
 pub mod simulate;
 pub mod validate;
 

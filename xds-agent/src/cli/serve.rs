@@ -1,15 +1,18 @@
-//! `xds-agent serve --config F [--grpc ADDR] [--admin ADDR]`: load, serve, watch, stop on
-//! SIGTERM / Ctrl-C.
+//! `xds-agent serve --config F [--grpc ADDR] [--admin ADDR] [--debug-admin ADDR]
+//! [--tls-cert F --tls-key F [--client-ca F]]`: load, serve, watch, stop on SIGTERM / Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::serve_tls::TlsArgs;
 use crate::config;
 use crate::reload::watch_config;
+use crate::server::tls::ReloadingServerConfig;
 use crate::server::{admin, grpc};
 use crate::state::{AgentState, publish};
 use crate::translate::TranslateOptions;
@@ -26,9 +29,16 @@ pub struct Args {
     /// ADS gRPC listen address.
     #[arg(long, default_value = "127.0.0.1:18000")]
     pub grpc: SocketAddr,
-    /// Admin HTTP listen address.
+    /// Admin HTTP listen address: /healthz, /readyz, /metrics and the remote `.wasm`.
     #[arg(long, default_value = "127.0.0.1:19000")]
     pub admin: SocketAddr,
+    /// Debug HTTP listen address: /debug/snapshot and /debug/nodes (the whole configuration and
+    /// every node; keep it off the network).
+    #[arg(long, default_value = "127.0.0.1:19001")]
+    pub debug_admin: SocketAddr,
+    /// TLS on the ADS port.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// Run `serve`.
@@ -59,6 +69,18 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(super::EXIT_INVALID_CONFIG);
         }
     };
+    let tls = match args
+        .tls
+        .files()
+        .map(ReloadingServerConfig::load)
+        .transpose()
+    {
+        Ok(tls) => tls.map(Arc::new),
+        Err(message) => {
+            tracing::error!("{message}; not starting");
+            return ExitCode::from(super::EXIT_INVALID_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -70,7 +92,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args, published, options)) {
+    match runtime.block_on(serve(args, published, options, tls)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -83,6 +105,7 @@ async fn serve(
     args: &Args,
     published: crate::state::Published,
     options: TranslateOptions,
+    tls: Option<Arc<ReloadingServerConfig>>,
 ) -> Result<(), String> {
     let version = published.snapshot.version.clone();
     let state = AgentState::new(published);
@@ -92,23 +115,44 @@ async fn serve(
     let admin_listener = tokio::net::TcpListener::bind(args.admin)
         .await
         .map_err(|e| format!("cannot listen on --admin {}: {e}", args.admin))?;
+    let debug_listener = tokio::net::TcpListener::bind(args.debug_admin)
+        .await
+        .map_err(|e| format!("cannot listen on --debug-admin {}: {e}", args.debug_admin))?;
     let (stop, stopped) = watch::channel(false);
-    tracing::info!(grpc = %args.grpc, admin = %args.admin, config = %args.config.display(), %version, "serving");
-    let grpc_task = tokio::spawn(grpc::serve(grpc_listener, state.clone(), stopped.clone()));
-    let admin_task = tokio::spawn(admin::serve(admin_listener, state.clone(), stopped.clone()));
+    let transport = match &tls {
+        Some(tls) if tls.requires_client_certificates() => "mTLS",
+        Some(_) => "TLS",
+        None => "plaintext",
+    };
+    tracing::info!(grpc = %args.grpc, %transport, admin = %args.admin, debug_admin = %args.debug_admin, config = %args.config.display(), %version, "serving");
+    let grpc_task = tokio::spawn(grpc::serve(
+        grpc_listener,
+        state.clone(),
+        stopped.clone(),
+        tls,
+    ));
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        admin::router(state.clone()),
+        stopped.clone(),
+    ));
+    let debug_task = tokio::spawn(admin::serve(
+        debug_listener,
+        admin::debug_router(state.clone()),
+        stopped.clone(),
+    ));
     let reload_task = tokio::spawn(watch_config(args.config.clone(), state, options, stopped));
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        let (grpc, admin, _) = tokio::join!(grpc_task, admin_task, reload_task);
-        (grpc, admin)
+        tokio::join!(grpc_task, admin_task, debug_task, reload_task)
     })
     .await;
     match finished {
-        Ok((Ok(Ok(())), Ok(Ok(())))) => Ok(()),
-        Ok((grpc, admin)) => Err(format!(
-            "server error at shutdown: grpc {grpc:?}, admin {admin:?}"
+        Ok((Ok(Ok(())), Ok(Ok(())), Ok(Ok(())), _)) => Ok(()),
+        Ok((grpc, admin, debug, _)) => Err(format!(
+            "server error at shutdown: grpc {grpc:?}, admin {admin:?}, debug admin {debug:?}"
         )),
         Err(_) => Err("servers did not stop within the shutdown grace period".to_owned()),
     }
