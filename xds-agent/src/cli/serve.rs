@@ -33,9 +33,9 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:19000")]
     pub admin: SocketAddr,
     /// Debug HTTP listen address: /debug/snapshot and /debug/nodes (the whole configuration and
-    /// every node; keep it off the network).
-    #[arg(long, default_value = "127.0.0.1:19001")]
-    pub debug_admin: SocketAddr,
+    /// every node; keep it off the network, e.g. 127.0.0.1:19001). Not served without it.
+    #[arg(long)]
+    pub debug_admin: Option<SocketAddr>,
     /// TLS on the ADS port.
     #[command(flatten)]
     pub tls: TlsArgs,
@@ -115,16 +115,21 @@ async fn serve(
     let admin_listener = tokio::net::TcpListener::bind(args.admin)
         .await
         .map_err(|e| format!("cannot listen on --admin {}: {e}", args.admin))?;
-    let debug_listener = tokio::net::TcpListener::bind(args.debug_admin)
-        .await
-        .map_err(|e| format!("cannot listen on --debug-admin {}: {e}", args.debug_admin))?;
+    let debug_listener = match args.debug_admin {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen on --debug-admin {address}: {e}"))?,
+        ),
+        None => None,
+    };
     let (stop, stopped) = watch::channel(false);
     let transport = match &tls {
         Some(tls) if tls.requires_client_certificates() => "mTLS",
         Some(_) => "TLS",
         None => "plaintext",
     };
-    tracing::info!(grpc = %args.grpc, %transport, admin = %args.admin, debug_admin = %args.debug_admin, config = %args.config.display(), %version, "serving");
+    tracing::info!(grpc = %args.grpc, %transport, admin = %args.admin, debug_admin = ?args.debug_admin, config = %args.config.display(), %version, "serving");
     let grpc_task = tokio::spawn(grpc::serve(
         grpc_listener,
         state.clone(),
@@ -136,17 +141,25 @@ async fn serve(
         admin::router(state.clone()),
         stopped.clone(),
     ));
-    let debug_task = tokio::spawn(admin::serve(
-        debug_listener,
-        admin::debug_router(state.clone()),
-        stopped.clone(),
-    ));
+    let debug_task = debug_listener.map(|listener| {
+        tokio::spawn(admin::serve(
+            listener,
+            admin::debug_router(state.clone()),
+            stopped.clone(),
+        ))
+    });
     let reload_task = tokio::spawn(watch_config(args.config.clone(), state, options, stopped));
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        tokio::join!(grpc_task, admin_task, debug_task, reload_task)
+        let debug = async {
+            match debug_task {
+                Some(task) => task.await,
+                None => Ok(Ok(())),
+            }
+        };
+        tokio::join!(grpc_task, admin_task, debug, reload_task)
     })
     .await;
     match finished {

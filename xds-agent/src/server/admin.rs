@@ -3,7 +3,7 @@
 //! - [`router`] (`--admin`): what kubelet probes, Prometheus and Envoy need — `/healthz`,
 //!   `/readyz`, `/metrics`, and the filter's `.wasm` at `/wasm/<sha256>.wasm` for
 //!   `filter.delivery: remote`. Safe to expose on the pod network.
-//! - [`debug_router`] (`--debug-admin`, default on 127.0.0.1): `/debug/snapshot` and
+//! - [`debug_router`] (`--debug-admin`, only when given; meant for 127.0.0.1): `/debug/snapshot` and
 //!   `/debug/nodes`, the whole configuration and every node — for an operator only.
 
 use std::collections::BTreeMap;
