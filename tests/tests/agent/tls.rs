@@ -1,0 +1,473 @@
+//! mTLS on the ADS port against real Envoys: an Envoy with a client certificate naming its node
+//! (DNS SAN or SPIFFE ID) gets everything and routes; Envoys with no certificate, one from
+//! another CA, an expired one, or one naming another node are refused and never get a resource;
+//! rewriting the certificate files keeps open streams up and new connections get the new
+//! certificate; an invalid replacement keeps the old one and says why.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::certs::{Ca, Leaf, replace_file};
+use crate::support::{
+    PROPAGATION, assert_envoy_has_everything, assert_sticky, debug_nodes, single_service_config,
+    wait_all_acked,
+};
+use e2e::agent::Agent;
+use e2e::{Backend, Envoy, free_port, paths, wait_until};
+
+/// Long enough for a refused Envoy to retry its ADS stream a few times (backoff from 0.5 s).
+const REFUSAL_WINDOW: Duration = Duration::from_secs(30);
+
+/// The agent's TLS files: a server certificate for 127.0.0.1 and `localhost` signed by `ca`.
+struct AgentTls {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    client_ca: std::path::PathBuf,
+}
+
+impl AgentTls {
+    fn new(dir: &Path, ca: &Ca) -> AgentTls {
+        let server = ca.issue(
+            dir,
+            "agent",
+            &Leaf {
+                names: &["127.0.0.1", "localhost"],
+                ..Leaf::default()
+            },
+        );
+        let client_ca = dir.join("client-ca.crt");
+        std::fs::write(&client_ca, &ca.pem).expect("write the client CA");
+        AgentTls {
+            cert: server.cert,
+            key: server.key,
+            client_ca,
+        }
+    }
+
+    fn serve_args(&self) -> Vec<OsString> {
+        vec![
+            "--tls-cert".into(),
+            self.cert.clone().into(),
+            "--tls-key".into(),
+            self.key.clone().into(),
+            "--client-ca".into(),
+            self.client_ca.clone().into(),
+        ]
+    }
+}
+
+fn path_arg(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// An Envoy bootstrapped over TLS trusting `trusted_ca`, presenting `client` (if any), with node
+/// `node` of cluster `cluster`; `wait` for it to become ready or not.
+fn envoy_over_tls(
+    agent: &Agent,
+    node: &str,
+    cluster: &str,
+    trusted_ca: &Path,
+    client: Option<&crate::certs::Issued>,
+    wait: bool,
+) -> Envoy {
+    let admin_port = free_port();
+    let mut args = vec![
+        "--node-cluster".to_owned(),
+        cluster.to_owned(),
+        "--tls-ca".to_owned(),
+        path_arg(trusted_ca),
+    ];
+    if let Some(client) = client {
+        args.extend([
+            "--tls-cert".to_owned(),
+            path_arg(&client.cert),
+            "--tls-key".to_owned(),
+            path_arg(&client.key),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bootstrap = agent.bootstrap(node, admin_port, &args);
+    assert!(
+        bootstrap.contains("UpstreamTlsContext"),
+        "no TLS in the bootstrap:\n{bootstrap}"
+    );
+    if wait {
+        Envoy::start(&bootstrap, admin_port)
+    } else {
+        Envoy::spawn(&bootstrap, admin_port)
+    }
+}
+
+fn stat(envoy: &Envoy, name: &str) -> u64 {
+    envoy.counter(name).unwrap_or(0)
+}
+
+#[test]
+fn envoys_whose_certificate_names_their_node_get_everything_over_mtls_and_route() {
+    let dir = paths::scratch_dir("tls-ok");
+    let ca = Ca::new(&dir, "trusted");
+    let tls = AgentTls::new(&dir, &ca);
+    let backends = [
+        Backend::start("b1"),
+        Backend::start("b2"),
+        Backend::start("b3"),
+    ];
+    let refs: Vec<&Backend> = backends.iter().collect();
+    let listen = free_port();
+    let agent = Agent::start_with(
+        &single_service_config(listen, &refs, "x-user-id"),
+        &tls.serve_args(),
+    );
+
+    // A DNS SAN equal to the node id.
+    let by_dns = ca.issue(
+        &dir,
+        "edge-1",
+        &Leaf {
+            names: &["edge-1"],
+            ..Leaf::default()
+        },
+    );
+    let envoy = envoy_over_tls(
+        &agent,
+        "edge-1",
+        "envoy-affinity",
+        &ca.path,
+        Some(&by_dns),
+        true,
+    );
+    wait_all_acked(&agent, "edge-1");
+    assert_envoy_has_everything(&envoy, &refs);
+    let used = assert_sticky(listen, "x-user-id", 16);
+    assert!(used.len() >= 2, "16 users all on {used:?}");
+    assert!(
+        stat(&envoy, "cluster.xds-agent.ssl.handshake") >= 1,
+        "Envoy made no TLS handshake to the agent:\n{}",
+        envoy.stats()
+    );
+
+    // A SPIFFE ID whose last segment is the node cluster (Envoy on another listener port would
+    // clash: it shares the listener, so only its ADS state is checked).
+    let by_spiffe = ca.issue(
+        &dir,
+        "gateway-pod",
+        &Leaf {
+            uris: &["spiffe://example.org/ns/edge/sa/gateways"],
+            ..Leaf::default()
+        },
+    );
+    let second = envoy_over_tls(
+        &agent,
+        "pod-7",
+        "gateways",
+        &ca.path,
+        Some(&by_spiffe),
+        false,
+    );
+    wait_all_acked(&agent, "pod-7");
+    assert_eq!(agent.metric("xds_identity_refusals_total"), Some(0.0));
+    assert_eq!(agent.metric("xds_tls_handshake_failures_total"), Some(0.0));
+    assert_eq!(agent.metric("xds_connected_nodes"), Some(2.0));
+    drop(second);
+}
+
+#[test]
+fn envoys_without_a_valid_certificate_naming_their_node_are_refused_and_never_get_a_resource() {
+    let dir = paths::scratch_dir("tls-refused");
+    let ca = Ca::new(&dir, "trusted");
+    let other_ca = Ca::new(&dir, "other");
+    let tls = AgentTls::new(&dir, &ca);
+    let backend = Backend::start("b1");
+    let agent = Agent::start_with(
+        &single_service_config(free_port(), &[&backend], "x-user-id"),
+        &tls.serve_args(),
+    );
+
+    let from_other_ca = other_ca.issue(
+        &dir,
+        "intruder",
+        &Leaf {
+            names: &["intruder"],
+            ..Leaf::default()
+        },
+    );
+    let expired = ca.issue(
+        &dir,
+        "stale",
+        &Leaf {
+            names: &["stale"],
+            expired: true,
+            ..Leaf::default()
+        },
+    );
+    let someone_else = ca.issue(
+        &dir,
+        "someone-else",
+        &Leaf {
+            names: &["someone-else"],
+            ..Leaf::default()
+        },
+    );
+    let envoys = [
+        (
+            "no-cert",
+            envoy_over_tls(&agent, "no-cert", "envoy-affinity", &ca.path, None, false),
+        ),
+        (
+            "intruder",
+            envoy_over_tls(
+                &agent,
+                "intruder",
+                "envoy-affinity",
+                &ca.path,
+                Some(&from_other_ca),
+                false,
+            ),
+        ),
+        (
+            "stale",
+            envoy_over_tls(
+                &agent,
+                "stale",
+                "envoy-affinity",
+                &ca.path,
+                Some(&expired),
+                false,
+            ),
+        ),
+        (
+            "mismatched",
+            envoy_over_tls(
+                &agent,
+                "mismatched",
+                "envoy-affinity",
+                &ca.path,
+                Some(&someone_else),
+                false,
+            ),
+        ),
+    ];
+
+    // Each Envoy retries; wait until every kind of refusal has happened at least twice.
+    let refused = wait_until(REFUSAL_WINDOW, || {
+        let log = agent.process.log();
+        agent.metric("xds_identity_refusals_total").unwrap_or(0.0) >= 2.0
+            && agent
+                .metric("xds_tls_handshake_failures_total")
+                .unwrap_or(0.0)
+                >= 6.0
+            && log.contains("peer sent no certificates")
+            && log.contains("UnknownIssuer")
+            && log.to_lowercase().contains("expired")
+    });
+    let log = agent.process.log();
+    assert!(
+        refused,
+        "not every Envoy was refused:\n{}\nagent log:\n{log}",
+        agent.metrics()
+    );
+
+    // The refusal names both the node and the certificate's names.
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("ADS stream refused"))
+        .expect("a refusal log line");
+    assert!(
+        refusal.contains("mismatched") && refusal.contains("someone-else"),
+        "{refusal}"
+    );
+    let envoy_log = envoys[3].1.process.log();
+    assert!(
+        envoy_log.contains("matches no name in the client certificate"),
+        "the mismatched Envoy did not see PERMISSION_DENIED's message:\n{envoy_log}"
+    );
+
+    // Nothing was sent to anyone; no node was registered.
+    assert_eq!(
+        agent.metric("xds_pushes_total"),
+        Some(0.0),
+        "{}",
+        agent.metrics()
+    );
+    assert_eq!(agent.metric("xds_connected_nodes"), Some(0.0));
+    assert_eq!(debug_nodes(&agent), serde_json::json!({}));
+    for (node, envoy) in &envoys {
+        assert_eq!(
+            stat(envoy, "cluster_manager.cds.update_success"),
+            0,
+            "{node} got clusters"
+        );
+        assert_eq!(
+            stat(envoy, "listener_manager.lds.update_success"),
+            0,
+            "{node} got listeners"
+        );
+        assert_eq!(
+            stat(envoy, "control_plane.connected_state"),
+            0,
+            "{node} is connected"
+        );
+        assert!(
+            stat(envoy, "cluster.xds-agent.upstream_cx_total") >= 2,
+            "{node} did not retry:\n{}",
+            envoy.stats()
+        );
+    }
+}
+
+#[test]
+fn rotating_the_certificates_keeps_streams_up_and_an_invalid_replacement_keeps_the_old_one() {
+    let dir = paths::scratch_dir("tls-rotate");
+    let old_ca = Ca::new(&dir, "old");
+    let new_ca = Ca::new(&dir, "new");
+    let tls = AgentTls::new(&dir, &old_ca);
+    let backend = Backend::start("b1");
+    let listen = free_port();
+    let agent = Agent::start_with(
+        &single_service_config(listen, &[&backend], "x-user-id"),
+        &tls.serve_args(),
+    );
+    let first_cert = old_ca.issue(
+        &dir,
+        "edge-old",
+        &Leaf {
+            names: &["edge-old"],
+            ..Leaf::default()
+        },
+    );
+    let first = envoy_over_tls(
+        &agent,
+        "edge-old",
+        "envoy-affinity",
+        &old_ca.path,
+        Some(&first_cert),
+        true,
+    );
+    wait_all_acked(&agent, "edge-old");
+    assert_eq!(stat(&first, "cluster.xds-agent.upstream_cx_total"), 1);
+
+    // An Envoy that trusts only the new CA is refused while the agent has the old certificate.
+    let second_cert = new_ca.issue(
+        &dir,
+        "edge-new",
+        &Leaf {
+            names: &["edge-new"],
+            ..Leaf::default()
+        },
+    );
+    let second = envoy_over_tls(
+        &agent,
+        "edge-new",
+        "envoy-affinity",
+        &new_ca.path,
+        Some(&second_cert),
+        false,
+    );
+    let refused = wait_until(REFUSAL_WINDOW, || {
+        agent
+            .metric("xds_tls_handshake_failures_total")
+            .unwrap_or(0.0)
+            >= 1.0
+    });
+    assert!(
+        refused,
+        "the new-CA Envoy was not refused:\n{}",
+        agent.process.log()
+    );
+
+    // Rotate: a server certificate from the new CA, and a client CA file trusting both.
+    let rotated = new_ca.issue(
+        &dir,
+        "agent-rotated",
+        &Leaf {
+            names: &["127.0.0.1", "localhost"],
+            ..Leaf::default()
+        },
+    );
+    replace_file(
+        &tls.client_ca,
+        format!("{}{}", old_ca.pem, new_ca.pem).as_bytes(),
+    );
+    replace_file(
+        &tls.key,
+        &std::fs::read(&rotated.key).expect("read the key"),
+    );
+    replace_file(
+        &tls.cert,
+        &std::fs::read(&rotated.cert).expect("read the cert"),
+    );
+    let reloaded = wait_until(PROPAGATION, || {
+        agent.process.log().contains("TLS certificates reloaded")
+    });
+    assert!(reloaded, "no reload:\n{}", agent.process.log());
+
+    // New connections get the new certificate: the second Envoy connects on its next retry.
+    wait_all_acked(&agent, "edge-new");
+    assert!(stat(&second, "cluster_manager.cds.update_success") >= 1);
+
+    // The first Envoy's stream stayed up: same single connection, still connected, and it still
+    // receives changes.
+    assert_eq!(
+        stat(&first, "cluster.xds-agent.upstream_cx_total"),
+        1,
+        "{}",
+        first.stats()
+    );
+    assert_eq!(stat(&first, "control_plane.connected_state"), 1);
+    assert_eq!(debug_nodes(&agent)["edge-old"]["streams"], 1);
+    let backend_2 = Backend::start("b2");
+    agent.write_config(&single_service_config(
+        listen,
+        &[&backend, &backend_2],
+        "x-user-id",
+    ));
+    crate::support::wait_current_acked(&agent, "edge-old");
+
+    // An invalid replacement (a certificate that does not fit the key) is refused with a reason;
+    // the current certificate keeps serving new connections.
+    let failures_before = agent.metric("xds_tls_reload_failures_total").unwrap_or(0.0);
+    let unrelated = new_ca.issue(
+        &dir,
+        "unrelated",
+        &Leaf {
+            names: &["localhost"],
+            ..Leaf::default()
+        },
+    );
+    replace_file(
+        &tls.cert,
+        &std::fs::read(&unrelated.cert).expect("read the cert"),
+    );
+    let rejected = wait_until(PROPAGATION, || {
+        agent.metric("xds_tls_reload_failures_total").unwrap_or(0.0) > failures_before
+    });
+    let log = agent.process.log();
+    assert!(rejected, "the invalid replacement was not rejected:\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("TLS certificate change rejected"))
+        .expect("a rejection log line");
+    assert!(
+        line.contains("--tls-key") && line.contains("does not fit"),
+        "{line}"
+    );
+    let third_cert = new_ca.issue(
+        &dir,
+        "edge-third",
+        &Leaf {
+            names: &["edge-third"],
+            ..Leaf::default()
+        },
+    );
+    let _third = envoy_over_tls(
+        &agent,
+        "edge-third",
+        "envoy-affinity",
+        &new_ca.path,
+        Some(&third_cert),
+        false,
+    );
+    wait_all_acked(&agent, "edge-third");
+    assert_eq!(stat(&first, "cluster.xds-agent.upstream_cx_total"), 1);
+}

@@ -1,0 +1,294 @@
+//! Hostile requests through the real Envoy and the built filter (V8): huge headers, thousands of
+//! cookies, repeated and malformed X-Forwarded-For, non-UTF-8 bytes, NUL bytes, huge and
+//! malformed JSON bodies. Each gets either a backend's answer with the key the filter must
+//! derive, or Envoy's own refusal (asserted as Envoy's status, not the filter's); afterwards the
+//! VM is the same one (V8 created no other VM), its counters kept counting every request, and
+//! Envoy's log has no panic from the module.
+
+use crate::support::{FilterRig, Seen};
+use affinity_core::HashMode;
+use affinity_core::hash::affinity_header_value_bytes;
+use e2e::http;
+
+/// Header, cookie, body and source-IP sources; body sources read at most 4 KiB.
+const CONFIG: &str = r#"{
+  "keys": [
+    {"header": "x-user-id"},
+    {"cookie": "session"},
+    {"jsonBody": "/user"},
+    {"promptPrefix": {"scope": "conversation"}},
+    {"sourceIp": {"trustedHops": 1}}
+  ],
+  "maxBodyBytes": 4096
+}"#;
+
+/// What a hostile request must produce.
+enum Expect {
+    /// A backend answers; the filter wrote this key (source kind, value).
+    Key(&'static str, Vec<u8>),
+    /// A backend answers; the filter fell back to the source IP (the key is not predicted here).
+    SourceIpKey,
+    /// Envoy refuses the request itself with this status; the filter never sees it.
+    Envoy(u16),
+}
+
+/// `method path` with `headers` (raw bytes each) and `body`, as HTTP/1.1 bytes.
+fn raw(method: &str, path: &[u8], headers: &[(&str, Vec<u8>)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{method} ").into_bytes();
+    out.extend_from_slice(path);
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !body.is_empty() || method != "GET" {
+        out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+fn json_post(body: &[u8]) -> Vec<u8> {
+    raw(
+        "POST",
+        b"/v1/chat/completions",
+        &[("content-type", b"application/json".to_vec())],
+        body,
+    )
+}
+
+fn hostile_set() -> Vec<(&'static str, Vec<u8>, Expect)> {
+    let many_cookies = {
+        let mut cookie: Vec<u8> = (0..3_000)
+            .flat_map(|n| format!("c{n}=v{n}; ").into_bytes())
+            .collect();
+        cookie.extend_from_slice(b"session=the-session");
+        cookie
+    };
+    let many_xff: Vec<(&str, Vec<u8>)> = (0..200)
+        .map(|n| {
+            (
+                "x-forwarded-for",
+                format!("10.0.{}.{}", n / 250, n % 250).into_bytes(),
+            )
+        })
+        .collect();
+    let malformed_xff: Vec<(&str, Vec<u8>)> = [
+        &b"999.999.1.1, , ,, not-an-ip"[..],
+        b"\xff\xfe, 1.2.3",
+        b"::::, [::1]:80, 1.2.3.4.5",
+        &[b','; 4_000][..],
+    ]
+    .iter()
+    .map(|v| ("x-forwarded-for", v.to_vec()))
+    .collect();
+    let deep_nesting = {
+        let mut body = vec![b'['; 100_000];
+        body.extend(vec![b']'; 100_000]);
+        body
+    };
+    let mut prompt_bytes = br#"{"messages":[{"role":"system","content":""#.to_vec();
+    prompt_bytes.extend_from_slice(b"\xff\xfe\xfd not utf-8 \xc3(");
+    prompt_bytes.extend_from_slice(br#""},{"role":"user","content":"hi"}]}"#);
+    vec![
+        (
+            "a 50 KiB header value",
+            raw("GET", b"/", &[("x-user-id", vec![b'u'; 50 * 1024])], b""),
+            Expect::Key("header", vec![b'u'; 50 * 1024]),
+        ),
+        (
+            "headers over Envoy's 60 KiB limit",
+            raw("GET", b"/", &[("x-user-id", vec![b'u'; 100 * 1024])], b""),
+            Expect::Envoy(431),
+        ),
+        (
+            "3,000 cookies in one header",
+            raw("GET", b"/", &[("cookie", many_cookies)], b""),
+            Expect::Key("cookie", b"the-session".to_vec()),
+        ),
+        (
+            "200 cookie headers",
+            raw(
+                "GET",
+                b"/",
+                &(0..200)
+                    .map(|n| ("cookie", format!("k{n}=v; session=s-{n}").into_bytes()))
+                    .collect::<Vec<_>>(),
+                b"",
+            ),
+            Expect::Key("cookie", b"s-0".to_vec()),
+        ),
+        (
+            "200 X-Forwarded-For headers",
+            raw("GET", b"/", &many_xff, b""),
+            Expect::SourceIpKey,
+        ),
+        (
+            "malformed X-Forwarded-For",
+            raw("GET", b"/", &malformed_xff, b""),
+            Expect::SourceIpKey,
+        ),
+        (
+            "non-UTF-8 header value",
+            raw(
+                "GET",
+                b"/",
+                &[("x-user-id", b"\xff\xfe\xc3(caf\xe9".to_vec())],
+                b"",
+            ),
+            Expect::Key("header", b"\xff\xfe\xc3(caf\xe9".to_vec()),
+        ),
+        (
+            "non-UTF-8 cookie and path",
+            raw(
+                "GET",
+                b"/caf\xc3\xa9?q=\xff",
+                &[("cookie", b"session=\xfe\xff; x=\x80".to_vec())],
+                b"",
+            ),
+            Expect::Key("cookie", b"\xfe\xff".to_vec()),
+        ),
+        (
+            "NUL byte in a header value",
+            raw("GET", b"/", &[("x-user-id", b"a\0b".to_vec())], b""),
+            Expect::Envoy(400),
+        ),
+        (
+            "NUL byte in the path",
+            raw("GET", b"/a\0b", &[], b""),
+            Expect::Envoy(400),
+        ),
+        (
+            "a 2 MiB JSON body (over maxBodyBytes)",
+            json_post(&{
+                let mut body = br#"{"user": ""#.to_vec();
+                body.extend(vec![b'x'; 2 * 1024 * 1024]);
+                body.extend_from_slice(br#""}"#);
+                body
+            }),
+            Expect::SourceIpKey,
+        ),
+        (
+            "truncated JSON",
+            json_post(br#"{"user": "abc"#),
+            Expect::SourceIpKey,
+        ),
+        (
+            "JSON nested 100,000 deep",
+            json_post(&deep_nesting),
+            Expect::SourceIpKey,
+        ),
+        (
+            "binary body declared as JSON",
+            json_post(&(0..=255).cycle().take(3_000).collect::<Vec<u8>>()),
+            Expect::SourceIpKey,
+        ),
+        (
+            "NUL bytes and a lone surrogate in a JSON string",
+            json_post(b"{\"user\": \"a\0b\\ud800\"}"),
+            Expect::SourceIpKey,
+        ),
+        (
+            "non-UTF-8 prompt text",
+            json_post(&prompt_bytes),
+            Expect::Key("prompt_prefix", Vec::new()),
+        ),
+    ]
+}
+
+/// The sum of every `wasmcustom.affinity.requests.*` counter: requests the filter keyed.
+fn keyed_requests(rig: &FilterRig) -> u64 {
+    rig.envoy
+        .stats()
+        .lines()
+        .filter(|l| l.starts_with("wasmcustom.affinity.requests."))
+        .filter_map(|l| {
+            l.rsplit_once(": ")
+                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
+
+#[test]
+fn hostile_requests_get_a_key_or_envoys_refusal_and_the_vm_never_restarts() {
+    let rig = FilterRig::start(CONFIG);
+    let vms_created = rig.envoy.counter("wasm.envoy.wasm.runtime.v8.created");
+    assert!(
+        vms_created.is_some(),
+        "no V8 VM stat:\n{}",
+        rig.envoy.stats()
+    );
+    let mut passed = 0;
+    for round in 0..3 {
+        for (what, request, expect) in hostile_set() {
+            let before = keyed_requests(&rig);
+            let response = http::send_raw(rig.port, &request)
+                .unwrap_or_else(|e| panic!("{what}: no answer ({e})\n{}", rig.envoy.process.log()));
+            match &expect {
+                Expect::Envoy(status) => {
+                    assert_eq!(response.status, *status, "{what}: {response:?}");
+                    assert_eq!(keyed_requests(&rig), before, "{what}: the filter saw it");
+                    continue;
+                }
+                Expect::Key(..) | Expect::SourceIpKey => {
+                    assert_eq!(
+                        response.status,
+                        200,
+                        "{what} (round {round}): {response:?}\n{}",
+                        rig.envoy.process.log()
+                    );
+                }
+            }
+            let seen = Seen::parse(&response.body);
+            let key = seen.key();
+            match &expect {
+                Expect::Key("prompt_prefix", _) => {
+                    assert_eq!(
+                        rig.counter("affinity.requests.prompt_prefix"),
+                        (round + 1) as u64,
+                        "{what}"
+                    );
+                }
+                Expect::Key(kind, value) => {
+                    let expected = affinity_header_value_bytes(kind, value, HashMode::Xxh64, 256);
+                    assert_eq!(key.as_bytes(), expected.as_slice(), "{what}: wrong key");
+                }
+                Expect::SourceIpKey | Expect::Envoy(_) => {}
+            }
+            assert_eq!(
+                keyed_requests(&rig),
+                before + 1,
+                "{what}: the filter did not count it"
+            );
+            passed += 1;
+        }
+    }
+
+    // The VM is the same one, and a plain request after all that is still keyed.
+    let (_, seen) = rig.send(&http::get("/").header("x-user-id", "after-all"));
+    assert_eq!(
+        seen.key().as_bytes(),
+        affinity_header_value_bytes("header", b"after-all", HashMode::Xxh64, 256).as_slice()
+    );
+    assert_eq!(
+        rig.envoy.counter("wasm.envoy.wasm.runtime.v8.created"),
+        vms_created,
+        "V8 created another VM (the module crashed?)"
+    );
+    assert!(
+        passed >= 30,
+        "only {passed} hostile requests reached the filter"
+    );
+    let log = rig.envoy.process.log();
+    for sign in [
+        "panicked",
+        "wasm log affinity: panic",
+        "Wasm VM failed",
+        "failed to create",
+    ] {
+        assert!(!log.contains(sign), "Envoy's log has {sign:?}:\n{log}");
+    }
+}
