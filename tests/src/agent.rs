@@ -34,6 +34,14 @@ impl Agent {
 
     /// Like [`Agent::start`], with extra `serve` arguments (e.g. `--tls-cert`), kept for [`Agent::restart`].
     pub fn start_with(config_yaml: &str, serve_args: &[OsString]) -> Agent {
+        let agent = Agent::spawn_with(config_yaml, serve_args);
+        agent.wait_ready();
+        agent
+    }
+
+    /// Like [`Agent::start_with`], without waiting for `/readyz` (an agent that is not ready yet, e.g. one whose
+    /// Kubernetes API server is down).
+    pub fn spawn_with(config_yaml: &str, serve_args: &[OsString]) -> Agent {
         let dir = paths::scratch_dir("agent");
         let config_path = dir.join("config.yaml");
         write_atomically(&config_path, config_yaml);
@@ -45,7 +53,7 @@ impl Agent {
             &dir,
             0,
         );
-        let agent = Agent {
+        Agent {
             grpc_port,
             admin_port,
             debug_port,
@@ -54,9 +62,7 @@ impl Agent {
             dir,
             serve_args: serve_args.to_vec(),
             starts: 1,
-        };
-        agent.wait_ready();
-        agent
+        }
     }
 
     /// The scratch directory of this agent (its config file, logs).

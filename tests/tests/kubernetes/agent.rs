@@ -54,7 +54,10 @@ fn scaling_from_3_to_5_pods_and_back_moves_only_the_keys_it_must() {
     let (_agent, envoy) = serve(&shop, port, "k8s-scale");
     let before = placement(port, USERS);
     assert_eq!(
-        before.values().collect::<std::collections::BTreeSet<_>>().len(),
+        before
+            .values()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         3,
         "every pod gets users"
     );
@@ -78,6 +81,10 @@ fn scaling_from_3_to_5_pods_and_back_moves_only_the_keys_it_must() {
             scaled[*user]
         );
     }
+    eprintln!(
+        "scale 3 → 5: {} of {USERS} users moved, all to the new pods",
+        moved.len()
+    );
     // 2 of 5 pods are new: about 40 % of the users move, all of them to the new pods.
     assert!(
         (USERS / 5..=USERS * 3 / 5).contains(&moved.len()),
@@ -139,18 +146,19 @@ fn a_not_ready_pod_gets_no_traffic_and_a_draining_one_moves_only_its_own_keys() 
     assert_within_bound(
         "web-1 draining",
         time_until(&envoy, Duration::from_secs(10), |h| {
-            h.get(&web_1).is_some_and(|flags| flags.contains("draining"))
+            h.get(&web_1)
+                .is_some_and(|flags| flags.contains("draining"))
         }),
     );
     let draining = placement(port, USERS);
     for (user, pod) in &before {
         if pod == "web-1" {
-            assert_ne!(draining[user], "web-1", "{user} still sent to the draining pod");
-        } else {
-            assert_eq!(
-                &draining[user], pod,
-                "{user} moved although its pod is up"
+            assert_ne!(
+                draining[user], "web-1",
+                "{user} still sent to the draining pod"
             );
+        } else {
+            assert_eq!(&draining[user], pod, "{user} moved although its pod is up");
         }
     }
 
@@ -171,7 +179,12 @@ fn cluster_config(envoy: &Envoy) -> serde_json::Value {
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|c| c["dynamic_active_clusters"].as_array().into_iter().flatten())
+        .flat_map(|c| {
+            c["dynamic_active_clusters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
         .find(|c| c["cluster"]["name"] == "web");
     clusters.map(|c| c["cluster"].clone()).unwrap_or_default()
 }
@@ -228,8 +241,12 @@ fn destination_rules_in_the_cluster_change_envoy_and_an_invalid_one_is_skipped()
         "traffic still flows"
     );
 
-    shop.api
-        .delete("networking.istio.io/v1", "DestinationRule", "shop", "web-duplicate");
+    shop.api.delete(
+        "networking.istio.io/v1",
+        "DestinationRule",
+        "shop",
+        "web-duplicate",
+    );
     shop.api
         .delete("networking.istio.io/v1", "DestinationRule", "shop", "web");
     assert!(
@@ -260,16 +277,16 @@ fn the_api_server_going_away_does_not_touch_traffic_and_changes_flow_again_after
     );
     shop.api.stop();
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(placement(port, USERS), before, "the last view keeps serving");
     assert_eq!(
-        agent.admin_get("/readyz").map(|r| r.status).ok(),
-        Some(200)
+        placement(port, USERS),
+        before,
+        "the last view keeps serving"
     );
+    assert_eq!(agent.admin_get("/readyz").map(|r| r.status).ok(), Some(200));
     assert!(
-        wait_until(Duration::from_secs(10), || agent
-            .metrics()
-            .lines()
-            .any(|l| l.starts_with("kubernetes_watch_errors_total") && !l.ends_with(" 0"))),
+        wait_until(Duration::from_secs(10), || agent.metrics().lines().any(
+            |l| l.starts_with("kubernetes_watch_errors_total") && !l.ends_with(" 0")
+        )),
         "watch errors are counted:\n{}",
         agent.metrics()
     );
@@ -332,12 +349,24 @@ fn an_agent_that_cannot_reach_the_api_server_is_not_ready_and_serves_nothing_unt
     assert!(
         wait_until(Duration::from_secs(10), || agent
             .admin_get("/readyz")
-            .is_ok_and(|r| r.status == 503 && r.body.contains("EndpointSlice in shop"))),
+            .is_ok_and(
+                |r| r.status == 503 && r.body.contains("EndpointSlice in shop")
+            )),
         "{:?}",
         agent.admin_get("/readyz")
     );
-    let envoy = agent.start_envoy("k8s-unready");
+    let envoy_admin = free_port();
+    let envoy = Envoy::spawn(
+        &agent.bootstrap("k8s-unready", envoy_admin, &[]),
+        envoy_admin,
+    );
     std::thread::sleep(Duration::from_secs(2));
+    // Envoy waits in its initialization for the first LDS/CDS answer rather than going live empty.
+    assert_ne!(
+        envoy.admin("/ready").map(|r| r.status).ok(),
+        Some(200),
+        "Envoy went live before the agent had listed the cluster"
+    );
     assert!(
         !envoy.config_dump().contains("dynamic_listeners"),
         "an Envoy got configuration before the agent had listed the cluster"
@@ -360,15 +389,19 @@ fn an_agent_that_cannot_reach_the_api_server_is_not_ready_and_serves_nothing_unt
         agent.process.log()
     );
     assert!(
+        envoy.wait_for(Duration::from_secs(20), |e| e
+            .admin("/ready")
+            .is_ok_and(|r| r.status == 200)),
+        "{}",
+        envoy.process.log()
+    );
+    assert!(
         time_until(&envoy, Duration::from_secs(20), |h| h.len() == 3).is_some(),
         "{:?}",
         envoy_hosts(&envoy)
     );
     assert_eq!(
-        http::get("/")
-            .header("x-user-id", "u")
-            .send_ok(port)
-            .status,
+        http::get("/").header("x-user-id", "u").send_ok(port).status,
         200
     );
 }
@@ -378,7 +411,8 @@ fn an_agent_that_cannot_reach_the_api_server_is_not_ready_and_serves_nothing_unt
 #[test]
 #[ignore = "needs a real cluster in KUBECONFIG"]
 fn real_cluster_from_kubeconfig() {
-    let kubeconfig = std::env::var("KUBECONFIG").expect("set KUBECONFIG to a real cluster's kubeconfig");
+    let kubeconfig =
+        std::env::var("KUBECONFIG").expect("set KUBECONFIG to a real cluster's kubeconfig");
     let config = format!(
         "kubernetes: {{namespaces: [default]}}
 listeners: [{{name: l, address: '127.0.0.1:{}', routes: [{{service: api}}]}}]

@@ -34,7 +34,9 @@ impl Shop {
     /// The Service `shop/web` (port `http` 80) and `pods` ready pods `web-0..`.
     pub fn start(pods: usize) -> Shop {
         let api = FakeApiServer::start();
-        api.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}));
+        api.apply(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
+        );
         api.apply(service());
         let mut shop = Shop {
             api,
