@@ -81,21 +81,24 @@ fn peer(attempt: u8) -> IpAddr {
 /// `x-affinity-key` rides along (it must never matter, nor reach the backend as sent).
 fn request(source: &str, key: u8, attempt: u8) -> http::Request {
     let spoof = format!("spoofed-{attempt}");
-    let request = match source {
-        "header" => http::get(&format!("/a/{attempt}"))
-            .header("x-user-id", &format!("user-{key}"))
-            .from_source(peer(attempt)),
-        "cookie" => http::get(&format!("/c/{attempt}"))
-            .header(
-                "cookie",
-                &format!("theme=t{attempt}; session=s-{key}; lang=en"),
-            )
-            .from_source(peer(attempt)),
-        "query" => http::get(&format!("/q?page={attempt}&user=u-{key}")).from_source(peer(attempt)),
-        "sourceIp" => http::get(&format!("/p/{attempt}"))
-            .from_source(IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1 + key))),
-        other => panic!("no source {other}"),
-    };
+    let request =
+        match source {
+            "header" => http::get(&format!("/a/{attempt}"))
+                .header("x-user-id", &format!("user-{key}"))
+                .from_source(peer(attempt)),
+            "cookie" => http::get(&format!("/c/{attempt}"))
+                .header(
+                    "cookie",
+                    &format!("theme=t{attempt}; session=s-{key}; lang=en"),
+                )
+                .from_source(peer(attempt)),
+            "query" => {
+                http::get(&format!("/q?page={attempt}&user=u-{key}")).from_source(peer(attempt))
+            }
+            "sourceIp" => http::get(&format!("/p/{attempt}"))
+                .from_source(IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1 + key))),
+            other => panic!("no source {other}"),
+        };
     request.header("x-affinity-key", &spoof)
 }
 

@@ -297,7 +297,10 @@ fn envoy_serving_a_native_chain_picks_what_explain_prints_for_every_source() {
                 args.extend(["--key", key.as_str()]);
             }
             let output = agent_cli(&args);
-            assert!(output.contains("(native hash_policy, no filter)"), "{output}");
+            assert!(
+                output.contains("(native hash_policy, no filter)"),
+                "{output}"
+            );
             let predictions = explained(&output);
             let mut mismatches = Vec::new();
             let mut used = std::collections::BTreeSet::new();
