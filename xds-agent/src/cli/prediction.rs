@@ -184,12 +184,12 @@ impl ServicePrediction {
         text
     }
 
-    /// How the service's affinity is served, e.g. `native (mode auto: every key source ...)`.
+    /// How the service's affinity is served, e.g. `native (mode auto; every key source ...)`.
     #[must_use]
     pub fn describe_affinity(&self) -> String {
         match self.service.affinity_summary() {
             Some(summary) => format!(
-                "{} (mode {}: {})",
+                "{} (mode {}; {})",
                 summary.served, summary.mode, summary.reason
             ),
             None => "none (no affinity)".to_owned(),
@@ -441,7 +441,7 @@ mod tests {
         };
         let config = config::load_sources(&[source]).unwrap();
         let web = ServicePrediction::of(config.services[0].clone());
-        assert!(web.describe_affinity().starts_with("native (mode auto: "));
+        assert!(web.describe_affinity().starts_with("native (mode auto; "));
         let key = web.request_hash("Alice", None).unwrap();
         assert_eq!(key.header, None);
         assert_eq!(key.hash, xxhash64(b"Alice", 0));

@@ -79,7 +79,7 @@ impl AffinityPlan {
         }
     }
 
-    /// Why this plan, in one sentence.
+    /// Why this plan under `mode`, in one sentence.
     #[must_use]
     pub fn reason(&self, mode: AffinityMode) -> String {
         match (self, mode) {
@@ -89,7 +89,7 @@ impl AffinityPlan {
                  itself"
                     .to_owned()
             }
-            (AffinityPlan::Filter(_), AffinityMode::Filter) => "mode: filter".to_owned(),
+            (AffinityPlan::Filter(_), AffinityMode::Filter) => "the filter always runs".to_owned(),
             (AffinityPlan::Filter(problems), _) => {
                 let parts: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 format!("needs the filter: {}", parts.join("; "))
@@ -146,7 +146,10 @@ mod tests {
         assert!(auto.reason(AffinityMode::Auto).contains("hash_policy"));
         let filter = AffinityPlan::decide(AffinityMode::Filter, &header);
         assert_eq!(filter, AffinityPlan::Filter(vec![]));
-        assert_eq!(filter.reason(AffinityMode::Filter), "mode: filter");
+        assert_eq!(
+            filter.reason(AffinityMode::Filter),
+            "the filter always runs"
+        );
     }
 
     #[test]
