@@ -39,6 +39,7 @@ services:
   - name: web
     endpoints:
 {endpoints}    affinity:
+      mode: filter
       keys: [{{header: {user_header}}}, {{cookie: session}}]
       onMissing: passThrough
     loadBalancer:

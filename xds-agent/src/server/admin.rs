@@ -97,7 +97,15 @@ struct SnapshotView {
     version: String,
     config_hash: String,
     wasm_sha256: Option<String>,
+    affinity: BTreeMap<String, AffinityView>,
     types: BTreeMap<&'static str, TypeView>,
+}
+
+#[derive(Serialize)]
+struct AffinityView {
+    mode: &'static str,
+    served: &'static str,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -132,6 +140,18 @@ async fn debug_snapshot(State(state): State<Arc<AgentState>>) -> Json<SnapshotVi
         version: published.snapshot.version.clone(),
         config_hash: published.config_hash.clone(),
         wasm_sha256: published.wasm.as_ref().map(|w| w.sha256.clone()),
+        affinity: published
+            .affinity
+            .iter()
+            .map(|(name, summary)| {
+                let view = AffinityView {
+                    mode: summary.mode,
+                    served: summary.served,
+                    reason: summary.reason.clone(),
+                };
+                (name.clone(), view)
+            })
+            .collect(),
         types,
     })
 }
