@@ -489,3 +489,112 @@ fn rotating_the_certificates_keeps_streams_up_and_an_invalid_replacement_keeps_t
     wait_all_acked(&agent, "edge-third");
     assert_eq!(stat(&first, "cluster.xds-agent.upstream_cx_total"), 1);
 }
+
+#[test]
+fn without_a_client_ca_any_envoy_trusting_the_agent_is_served_and_the_server_name_is_checked() {
+    let dir = paths::scratch_dir("tls-server-only");
+    let ca = Ca::new(&dir, "trusted");
+    let tls = AgentTls::new(&dir, &ca);
+    let backend = Backend::start("b1");
+    let mut serve_args = tls.serve_args();
+    serve_args.truncate(4); // --tls-cert, --tls-key: no --client-ca
+    let agent = Agent::start_with(
+        &single_service_config(free_port(), &[&backend], "x-user-id"),
+        &serve_args,
+    );
+    let bootstrap_with = |node: &str, admin_port: u16, server_name: &str| {
+        agent.bootstrap(
+            node,
+            admin_port,
+            &[
+                "--tls-ca",
+                &path_arg(&ca.path),
+                "--tls-server-name",
+                server_name,
+            ],
+        )
+    };
+
+    // The DNS name form: SNI `localhost` and a DNS SAN check; no client certificate needed.
+    let admin_port = free_port();
+    let _envoy = Envoy::start(
+        &bootstrap_with("plain-1", admin_port, "localhost"),
+        admin_port,
+    );
+    wait_all_acked(&agent, "plain-1");
+
+    // A name the agent's certificate does not carry: Envoy refuses the agent.
+    let admin_port = free_port();
+    let wrong = Envoy::spawn(
+        &bootstrap_with("wrong-name", admin_port, "xds.example"),
+        admin_port,
+    );
+    let refused = wait_until(REFUSAL_WINDOW, || {
+        stat(&wrong, "cluster.xds-agent.ssl.fail_verify_san") >= 1
+    });
+    assert!(
+        refused,
+        "Envoy accepted a certificate without its name:\n{}",
+        wrong.stats()
+    );
+    assert_eq!(stat(&wrong, "cluster_manager.cds.update_success"), 0);
+    assert!(
+        !debug_nodes(&agent)
+            .as_object()
+            .is_some_and(|n| n.contains_key("wrong-name"))
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_missing_or_invalid_certificate_file() {
+    let dir = paths::scratch_dir("tls-bad-files");
+    let ca = Ca::new(&dir, "trusted");
+    let tls = AgentTls::new(&dir, &ca);
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, "services: []\n").expect("write the config");
+    let run = |args: &[OsString]| {
+        let output = std::process::Command::new(paths::agent_bin())
+            .args([
+                "serve",
+                "--grpc",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--config",
+            ])
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("run xds-agent serve");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let missing = dir.join("missing.key");
+    let (code, stderr) = run(&[
+        "--tls-cert".into(),
+        tls.cert.clone().into(),
+        "--tls-key".into(),
+        missing.clone().into(),
+    ]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--tls-key {}", missing.display())),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run(&[
+        "--tls-cert".into(),
+        tls.cert.clone().into(),
+        "--tls-key".into(),
+        tls.key.clone().into(),
+        "--client-ca".into(),
+        tls.key.clone().into(), // a key is not a CA certificate
+    ]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("--client-ca") && stderr.contains("no PEM certificate"),
+        "{stderr}"
+    );
+}
