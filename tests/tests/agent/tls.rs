@@ -71,13 +71,27 @@ fn envoy_over_tls(
     client: Option<&crate::certs::Issued>,
     wait: bool,
 ) -> Envoy {
+    envoy_over_tls_with(agent, node, cluster, trusted_ca, client, wait, &[])
+}
+
+/// [`envoy_over_tls`] with more `xds-agent bootstrap` arguments (e.g. `--delta`).
+fn envoy_over_tls_with(
+    agent: &Agent,
+    node: &str,
+    cluster: &str,
+    trusted_ca: &Path,
+    client: Option<&crate::certs::Issued>,
+    wait: bool,
+    extra: &[&str],
+) -> Envoy {
     let admin_port = free_port();
-    let mut args = vec![
+    let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+    args.extend([
         "--node-cluster".to_owned(),
         cluster.to_owned(),
         "--tls-ca".to_owned(),
         path_arg(trusted_ca),
-    ];
+    ]);
     if let Some(client) = client {
         args.extend([
             "--tls-cert".to_owned(),
@@ -147,8 +161,8 @@ fn envoys_whose_certificate_names_their_node_get_everything_over_mtls_and_route(
         envoy.stats()
     );
 
-    // A SPIFFE ID whose last segment is the node cluster (Envoy on another listener port would
-    // clash: it shares the listener, so only its ADS state is checked).
+    // A SPIFFE ID whose last segment is the node cluster, over delta xDS (this Envoy shares the
+    // listener port, so only its ADS state is checked).
     let by_spiffe = ca.issue(
         &dir,
         "gateway-pod",
@@ -157,15 +171,17 @@ fn envoys_whose_certificate_names_their_node_get_everything_over_mtls_and_route(
             ..Leaf::default()
         },
     );
-    let second = envoy_over_tls(
+    let second = envoy_over_tls_with(
         &agent,
         "pod-7",
         "gateways",
         &ca.path,
         Some(&by_spiffe),
         false,
+        &["--delta"],
     );
     wait_all_acked(&agent, "pod-7");
+    assert_eq!(debug_nodes(&agent)["pod-7"]["protocol"], "delta");
     assert_eq!(agent.metric("xds_identity_refusals_total"), Some(0.0));
     assert_eq!(agent.metric("xds_tls_handshake_failures_total"), Some(0.0));
     assert_eq!(agent.metric("xds_connected_nodes"), Some(2.0));
