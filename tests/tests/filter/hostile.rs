@@ -29,8 +29,9 @@ const ROUNDS: u64 = 3;
 enum Expect {
     /// A backend answers; the filter wrote this key (source kind, value).
     Key(&'static str, Vec<u8>),
-    /// A backend answers; the filter fell back to the source IP (the key is not predicted here).
-    SourceIpKey,
+    /// A backend answers with one key, from this source (its `affinity.requests.<source>` counter
+    /// moves); e.g. `source_ip` when a bad body falls through.
+    KeyFrom(&'static str),
     /// Envoy refuses the request itself with this status; the filter never sees it.
     Envoy(u16),
 }
@@ -144,12 +145,12 @@ fn hostile_set() -> Vec<(&'static str, Vec<u8>, Expect)> {
         (
             "90 X-Forwarded-For headers",
             raw("GET", b"/", &many_xff, b""),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "malformed X-Forwarded-For",
             raw("GET", b"/", &malformed_xff, b""),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "non-UTF-8 header value",
@@ -199,32 +200,32 @@ fn hostile_set() -> Vec<(&'static str, Vec<u8>, Expect)> {
                 body.extend_from_slice(br#""}"#);
                 body
             }),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "truncated JSON",
             json_post(br#"{"user": "abc"#),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "JSON nested 100,000 deep",
             json_post(&deep_nesting),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "binary body declared as JSON",
             json_post(&(0..=255).cycle().take(3_000).collect::<Vec<u8>>()),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "NUL bytes and a lone surrogate in a JSON string",
             json_post(b"{\"user\": \"a\0b\\ud800\"}"),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "non-UTF-8 prompt text",
             json_post(&prompt_bytes),
-            Expect::Key("prompt_prefix", Vec::new()),
+            Expect::KeyFrom("prompt_prefix"),
         ),
     ]
 }
@@ -255,6 +256,10 @@ fn hostile_requests_get_a_key_or_envoys_refusal_and_the_vm_never_restarts() {
     for round in 0..ROUNDS {
         for (what, request, expect) in hostile_set() {
             let before = keyed_requests(&rig);
+            let from_before = match &expect {
+                Expect::KeyFrom(source) => rig.counter(&format!("affinity.requests.{source}")),
+                Expect::Key(..) | Expect::Envoy(_) => 0,
+            };
             let response = http::send_raw(rig.port, &request)
                 .unwrap_or_else(|e| panic!("{what}: no answer ({e})\n{}", rig.envoy.process.log()));
             match &expect {
@@ -263,7 +268,7 @@ fn hostile_requests_get_a_key_or_envoys_refusal_and_the_vm_never_restarts() {
                     assert_eq!(keyed_requests(&rig), before, "{what}: the filter saw it");
                     continue;
                 }
-                Expect::Key(..) | Expect::SourceIpKey => {
+                Expect::Key(..) | Expect::KeyFrom(_) => {
                     assert_eq!(
                         response.status,
                         200,
@@ -275,18 +280,18 @@ fn hostile_requests_get_a_key_or_envoys_refusal_and_the_vm_never_restarts() {
             let seen = Seen::parse(&response.body);
             let key = seen.key();
             match &expect {
-                Expect::Key("prompt_prefix", _) => {
+                Expect::KeyFrom(source) => {
                     assert_eq!(
-                        rig.counter("affinity.requests.prompt_prefix"),
-                        round + 1,
-                        "{what}"
+                        rig.counter(&format!("affinity.requests.{source}")),
+                        from_before + 1,
+                        "{what}: not keyed by {source}"
                     );
                 }
                 Expect::Key(kind, value) => {
                     let expected = affinity_header_value_bytes(kind, value, HashMode::Xxh64, 256);
                     assert_eq!(key.as_bytes(), expected.as_slice(), "{what}: wrong key");
                 }
-                Expect::SourceIpKey | Expect::Envoy(_) => {}
+                Expect::Envoy(_) => {}
             }
             assert_eq!(
                 keyed_requests(&rig),
