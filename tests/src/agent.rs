@@ -65,11 +65,6 @@ impl Agent {
         }
     }
 
-    /// The scratch directory of this agent (its config file, logs).
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Kills the agent (SIGKILL, no graceful shutdown) and leaves it down.
     pub fn kill(&mut self) {
         self.process.kill();

@@ -71,13 +71,27 @@ fn envoy_over_tls(
     client: Option<&crate::certs::Issued>,
     wait: bool,
 ) -> Envoy {
+    envoy_over_tls_with(agent, node, cluster, trusted_ca, client, wait, &[])
+}
+
+/// [`envoy_over_tls`] with more `xds-agent bootstrap` arguments (e.g. `--delta`).
+fn envoy_over_tls_with(
+    agent: &Agent,
+    node: &str,
+    cluster: &str,
+    trusted_ca: &Path,
+    client: Option<&crate::certs::Issued>,
+    wait: bool,
+    extra: &[&str],
+) -> Envoy {
     let admin_port = free_port();
-    let mut args = vec![
+    let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+    args.extend([
         "--node-cluster".to_owned(),
         cluster.to_owned(),
         "--tls-ca".to_owned(),
         path_arg(trusted_ca),
-    ];
+    ]);
     if let Some(client) = client {
         args.extend([
             "--tls-cert".to_owned(),
@@ -147,8 +161,8 @@ fn envoys_whose_certificate_names_their_node_get_everything_over_mtls_and_route(
         envoy.stats()
     );
 
-    // A SPIFFE ID whose last segment is the node cluster (Envoy on another listener port would
-    // clash: it shares the listener, so only its ADS state is checked).
+    // A SPIFFE ID whose last segment is the node cluster, over delta xDS (this Envoy shares the
+    // listener port, so only its ADS state is checked).
     let by_spiffe = ca.issue(
         &dir,
         "gateway-pod",
@@ -157,19 +171,31 @@ fn envoys_whose_certificate_names_their_node_get_everything_over_mtls_and_route(
             ..Leaf::default()
         },
     );
-    let second = envoy_over_tls(
+    let second = envoy_over_tls_with(
         &agent,
         "pod-7",
         "gateways",
         &ca.path,
         Some(&by_spiffe),
         false,
+        &["--delta"],
     );
     wait_all_acked(&agent, "pod-7");
+    assert_eq!(debug_nodes(&agent)["pod-7"]["protocol"], "delta");
     assert_eq!(agent.metric("xds_identity_refusals_total"), Some(0.0));
     assert_eq!(agent.metric("xds_tls_handshake_failures_total"), Some(0.0));
     assert_eq!(agent.metric("xds_connected_nodes"), Some(2.0));
     drop(second);
+}
+
+/// How often a refused Envoy tried again: refused at the handshake, it reconnects; refused on
+/// the stream (`mismatched`), it opens new streams on its connection.
+fn retries(node: &str, envoy: &Envoy) -> u64 {
+    if node == "mismatched" {
+        stat(envoy, "cluster.xds-agent.upstream_rq_total")
+    } else {
+        stat(envoy, "cluster.xds-agent.upstream_cx_total")
+    }
 }
 
 #[test]
@@ -252,7 +278,8 @@ fn envoys_without_a_valid_certificate_naming_their_node_are_refused_and_never_ge
     // Each Envoy retries; wait until every kind of refusal has happened at least twice.
     let refused = wait_until(REFUSAL_WINDOW, || {
         let log = agent.process.log();
-        agent.metric("xds_identity_refusals_total").unwrap_or(0.0) >= 2.0
+        envoys.iter().all(|(node, envoy)| retries(node, envoy) >= 2)
+            && agent.metric("xds_identity_refusals_total").unwrap_or(0.0) >= 2.0
             && agent
                 .metric("xds_tls_handshake_failures_total")
                 .unwrap_or(0.0)
@@ -277,10 +304,15 @@ fn envoys_without_a_valid_certificate_naming_their_node_are_refused_and_never_ge
         refusal.contains("mismatched") && refusal.contains("someone-else"),
         "{refusal}"
     );
+    // Envoy got gRPC status 7 (PERMISSION_DENIED) with the message (Envoy logs it URL-encoded).
     let envoy_log = envoys[3].1.process.log();
     assert!(
-        envoy_log.contains("matches no name in the client certificate"),
-        "the mismatched Envoy did not see PERMISSION_DENIED's message:\n{envoy_log}"
+        envoy_log
+            .lines()
+            .any(|l| l.contains("config stream to xds-agent closed: 7, ")
+                && l.contains("matches%20no%20name%20in%20the%20client%20certificate")
+                && l.contains("someone-else")),
+        "the mismatched Envoy did not get PERMISSION_DENIED with the reason:\n{envoy_log}"
     );
 
     // Nothing was sent to anyone; no node was registered.
@@ -308,11 +340,13 @@ fn envoys_without_a_valid_certificate_naming_their_node_are_refused_and_never_ge
             0,
             "{node} is connected"
         );
-        assert!(
-            stat(envoy, "cluster.xds-agent.upstream_cx_total") >= 2,
-            "{node} did not retry:\n{}",
-            envoy.stats()
-        );
+        if *node != "mismatched" {
+            assert_eq!(
+                stat(envoy, "cluster.xds-agent.ssl.handshake"),
+                0,
+                "{node}: TLS handshake completed"
+            );
+        }
     }
 }
 
@@ -470,4 +504,113 @@ fn rotating_the_certificates_keeps_streams_up_and_an_invalid_replacement_keeps_t
     );
     wait_all_acked(&agent, "edge-third");
     assert_eq!(stat(&first, "cluster.xds-agent.upstream_cx_total"), 1);
+}
+
+#[test]
+fn without_a_client_ca_any_envoy_trusting_the_agent_is_served_and_the_server_name_is_checked() {
+    let dir = paths::scratch_dir("tls-server-only");
+    let ca = Ca::new(&dir, "trusted");
+    let tls = AgentTls::new(&dir, &ca);
+    let backend = Backend::start("b1");
+    let mut serve_args = tls.serve_args();
+    serve_args.truncate(4); // --tls-cert, --tls-key: no --client-ca
+    let agent = Agent::start_with(
+        &single_service_config(free_port(), &[&backend], "x-user-id"),
+        &serve_args,
+    );
+    let bootstrap_with = |node: &str, admin_port: u16, server_name: &str| {
+        agent.bootstrap(
+            node,
+            admin_port,
+            &[
+                "--tls-ca",
+                &path_arg(&ca.path),
+                "--tls-server-name",
+                server_name,
+            ],
+        )
+    };
+
+    // The DNS name form: SNI `localhost` and a DNS SAN check; no client certificate needed.
+    let admin_port = free_port();
+    let _envoy = Envoy::start(
+        &bootstrap_with("plain-1", admin_port, "localhost"),
+        admin_port,
+    );
+    wait_all_acked(&agent, "plain-1");
+
+    // A name the agent's certificate does not carry: Envoy refuses the agent.
+    let admin_port = free_port();
+    let wrong = Envoy::spawn(
+        &bootstrap_with("wrong-name", admin_port, "xds.example"),
+        admin_port,
+    );
+    let refused = wait_until(REFUSAL_WINDOW, || {
+        stat(&wrong, "cluster.xds-agent.ssl.fail_verify_san") >= 1
+    });
+    assert!(
+        refused,
+        "Envoy accepted a certificate without its name:\n{}",
+        wrong.stats()
+    );
+    assert_eq!(stat(&wrong, "cluster_manager.cds.update_success"), 0);
+    assert!(
+        !debug_nodes(&agent)
+            .as_object()
+            .is_some_and(|n| n.contains_key("wrong-name"))
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_missing_or_invalid_certificate_file() {
+    let dir = paths::scratch_dir("tls-bad-files");
+    let ca = Ca::new(&dir, "trusted");
+    let tls = AgentTls::new(&dir, &ca);
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, "services: []\n").expect("write the config");
+    let run = |args: &[OsString]| {
+        let output = std::process::Command::new(paths::agent_bin())
+            .args([
+                "serve",
+                "--grpc",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--config",
+            ])
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("run xds-agent serve");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let missing = dir.join("missing.key");
+    let (code, stderr) = run(&[
+        "--tls-cert".into(),
+        tls.cert.clone().into(),
+        "--tls-key".into(),
+        missing.clone().into(),
+    ]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--tls-key {}", missing.display())),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run(&[
+        "--tls-cert".into(),
+        tls.cert.clone().into(),
+        "--tls-key".into(),
+        tls.key.clone().into(),
+        "--client-ca".into(),
+        tls.key.clone().into(), // a key is not a CA certificate
+    ]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("--client-ca") && stderr.contains("no PEM certificate"),
+        "{stderr}"
+    );
 }

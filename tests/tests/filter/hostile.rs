@@ -2,8 +2,8 @@
 //! cookies, repeated and malformed X-Forwarded-For, non-UTF-8 bytes, NUL bytes, huge and
 //! malformed JSON bodies. Each gets either a backend's answer with the key the filter must
 //! derive, or Envoy's own refusal (asserted as Envoy's status, not the filter's); afterwards the
-//! VM is the same one (V8 created no other VM), its counters kept counting every request, and
-//! Envoy's log has no panic from the module.
+//! VM is the same one (V8 created no other VM, Envoy reloaded none), its counters kept counting
+//! every request, and Envoy's log has no panic from the module.
 
 use crate::support::{FilterRig, Seen};
 use affinity_core::HashMode;
@@ -22,12 +22,16 @@ const CONFIG: &str = r#"{
   "maxBodyBytes": 4096
 }"#;
 
+/// How many times the whole set is sent.
+const ROUNDS: u64 = 3;
+
 /// What a hostile request must produce.
 enum Expect {
     /// A backend answers; the filter wrote this key (source kind, value).
     Key(&'static str, Vec<u8>),
-    /// A backend answers; the filter fell back to the source IP (the key is not predicted here).
-    SourceIpKey,
+    /// A backend answers with one key, from this source (its `affinity.requests.<source>` counter
+    /// moves); e.g. `source_ip` when a bad body falls through.
+    KeyFrom(&'static str),
     /// Envoy refuses the request itself with this status; the filter never sees it.
     Envoy(u16),
 }
@@ -49,6 +53,15 @@ fn raw(method: &str, path: &[u8], headers: &[(&str, Vec<u8>)], body: &[u8]) -> V
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+/// `count` copies of header `name`, the n-th with value `value(n)`.
+fn repeated(
+    name: &'static str,
+    count: usize,
+    value: impl Fn(usize) -> String,
+) -> Vec<(&'static str, Vec<u8>)> {
+    (0..count).map(|n| (name, value(n).into_bytes())).collect()
 }
 
 fn json_post(body: &[u8]) -> Vec<u8> {
@@ -110,26 +123,34 @@ fn hostile_set() -> Vec<(&'static str, Vec<u8>, Expect)> {
             Expect::Key("cookie", b"the-session".to_vec()),
         ),
         (
-            "200 cookie headers",
+            "90 cookie headers",
             raw(
                 "GET",
                 b"/",
-                &(0..200)
-                    .map(|n| ("cookie", format!("k{n}=v; session=s-{n}").into_bytes()))
-                    .collect::<Vec<_>>(),
+                &repeated("cookie", 90, |n| format!("k{n}=v; session=s-{n}")),
                 b"",
             ),
             Expect::Key("cookie", b"s-0".to_vec()),
         ),
         (
-            "200 X-Forwarded-For headers",
+            "150 cookie headers (over Envoy's 100 headers)",
+            raw(
+                "GET",
+                b"/",
+                &repeated("cookie", 150, |n| format!("session=s-{n}")),
+                b"",
+            ),
+            Expect::Envoy(431),
+        ),
+        (
+            "90 X-Forwarded-For headers",
             raw("GET", b"/", &many_xff, b""),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "malformed X-Forwarded-For",
             raw("GET", b"/", &malformed_xff, b""),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "non-UTF-8 header value",
@@ -142,14 +163,24 @@ fn hostile_set() -> Vec<(&'static str, Vec<u8>, Expect)> {
             Expect::Key("header", b"\xff\xfe\xc3(caf\xe9".to_vec()),
         ),
         (
-            "non-UTF-8 cookie and path",
+            "non-UTF-8 cookie",
             raw(
                 "GET",
-                b"/caf\xc3\xa9?q=\xff",
+                b"/",
                 &[("cookie", b"session=\xfe\xff; x=\x80".to_vec())],
                 b"",
             ),
             Expect::Key("cookie", b"\xfe\xff".to_vec()),
+        ),
+        (
+            "non-UTF-8 query value (percent-encoded)",
+            raw("GET", b"/?q=%ff%fe%", &[("x-user-id", b"q".to_vec())], b""),
+            Expect::Key("header", b"q".to_vec()),
+        ),
+        (
+            "non-UTF-8 bytes in the path",
+            raw("GET", b"/caf\xc3\xa9?q=\xff", &[], b""),
+            Expect::Envoy(400),
         ),
         (
             "NUL byte in a header value",
@@ -169,32 +200,32 @@ fn hostile_set() -> Vec<(&'static str, Vec<u8>, Expect)> {
                 body.extend_from_slice(br#""}"#);
                 body
             }),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "truncated JSON",
             json_post(br#"{"user": "abc"#),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "JSON nested 100,000 deep",
             json_post(&deep_nesting),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "binary body declared as JSON",
             json_post(&(0..=255).cycle().take(3_000).collect::<Vec<u8>>()),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "NUL bytes and a lone surrogate in a JSON string",
             json_post(b"{\"user\": \"a\0b\\ud800\"}"),
-            Expect::SourceIpKey,
+            Expect::KeyFrom("source_ip"),
         ),
         (
             "non-UTF-8 prompt text",
             json_post(&prompt_bytes),
-            Expect::Key("prompt_prefix", Vec::new()),
+            Expect::KeyFrom("prompt_prefix"),
         ),
     ]
 }
@@ -222,9 +253,13 @@ fn hostile_requests_get_a_key_or_envoys_refusal_and_the_vm_never_restarts() {
         rig.envoy.stats()
     );
     let mut passed = 0;
-    for round in 0..3 {
+    for round in 0..ROUNDS {
         for (what, request, expect) in hostile_set() {
             let before = keyed_requests(&rig);
+            let from_before = match &expect {
+                Expect::KeyFrom(source) => rig.counter(&format!("affinity.requests.{source}")),
+                Expect::Key(..) | Expect::Envoy(_) => 0,
+            };
             let response = http::send_raw(rig.port, &request)
                 .unwrap_or_else(|e| panic!("{what}: no answer ({e})\n{}", rig.envoy.process.log()));
             match &expect {
@@ -233,7 +268,7 @@ fn hostile_requests_get_a_key_or_envoys_refusal_and_the_vm_never_restarts() {
                     assert_eq!(keyed_requests(&rig), before, "{what}: the filter saw it");
                     continue;
                 }
-                Expect::Key(..) | Expect::SourceIpKey => {
+                Expect::Key(..) | Expect::KeyFrom(_) => {
                     assert_eq!(
                         response.status,
                         200,
@@ -245,18 +280,18 @@ fn hostile_requests_get_a_key_or_envoys_refusal_and_the_vm_never_restarts() {
             let seen = Seen::parse(&response.body);
             let key = seen.key();
             match &expect {
-                Expect::Key("prompt_prefix", _) => {
+                Expect::KeyFrom(source) => {
                     assert_eq!(
-                        rig.counter("affinity.requests.prompt_prefix"),
-                        (round + 1) as u64,
-                        "{what}"
+                        rig.counter(&format!("affinity.requests.{source}")),
+                        from_before + 1,
+                        "{what}: not keyed by {source}"
                     );
                 }
                 Expect::Key(kind, value) => {
                     let expected = affinity_header_value_bytes(kind, value, HashMode::Xxh64, 256);
                     assert_eq!(key.as_bytes(), expected.as_slice(), "{what}: wrong key");
                 }
-                Expect::SourceIpKey | Expect::Envoy(_) => {}
+                Expect::Envoy(_) => {}
             }
             assert_eq!(
                 keyed_requests(&rig),
@@ -281,6 +316,16 @@ fn hostile_requests_get_a_key_or_envoys_refusal_and_the_vm_never_restarts() {
     assert!(
         passed >= 30,
         "only {passed} hostile requests reached the filter"
+    );
+    // Envoy never reloaded the VM (its failure policy would, after a crash).
+    for stat in ["wasm.affinity.vm_reload", "wasm.affinity.vm_reload_failure"] {
+        assert_eq!(rig.envoy.counter(stat), Some(0), "{stat}");
+    }
+    // Each round's five bad bodies were counted as such and fell through to the source IP.
+    assert_eq!(rig.counter("affinity.body.too_large"), ROUNDS);
+    assert_eq!(
+        rig.counter("affinity.body.not_json") + rig.counter("affinity.body.truncated"),
+        4 * ROUNDS
     );
     let log = rig.envoy.process.log();
     for sign in [

@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn a_valid_certificate_key_and_ca_make_a_config_with_h2() {
         let dir = temp_dir("valid");
-        let issued = issue("localhost", 0);
+        let issued = issue("localhost", false);
         let files = files_in(&dir, &issued, Some(&issued.ca_pem));
         let config = files.read().unwrap().server_config(&files).unwrap();
         assert_eq!(config.alpn_protocols, [b"h2".to_vec()]);
@@ -168,8 +168,8 @@ mod tests {
     #[test]
     fn each_invalid_file_is_named_in_the_error() {
         let dir = temp_dir("invalid");
-        let issued = issue("localhost", 0);
-        let other = issue("localhost", 0);
+        let issued = issue("localhost", false);
+        let other = issue("localhost", false);
         let files = files_in(&dir, &issued, Some(&issued.ca_pem));
 
         std::fs::write(&files.key, &other.key_pem).unwrap();
@@ -193,7 +193,7 @@ mod tests {
             "{error}"
         );
 
-        let expired = issue("localhost", -1);
+        let expired = issue("localhost", true);
         let files = files_in(&dir, &expired, Some("not a CA"));
         let error = files.read().unwrap().server_config(&files).unwrap_err();
         assert!(error.contains("not valid now"), "{error}");
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn the_fingerprint_follows_every_file() {
         let dir = temp_dir("fingerprint");
-        let issued = issue("localhost", 0);
+        let issued = issue("localhost", false);
         let files = files_in(&dir, &issued, Some(&issued.ca_pem));
         let before = files.read().unwrap().fingerprint();
         assert_eq!(files.read().unwrap().fingerprint(), before);

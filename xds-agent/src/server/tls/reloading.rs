@@ -109,7 +109,7 @@ mod tests {
     fn a_valid_change_is_swapped_in_and_an_invalid_one_keeps_the_current_config() {
         let dir = std::env::temp_dir().join(format!("xds-agent-tls-reload-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let first = issue("localhost", 0);
+        let first = issue("localhost", false);
         let files = TlsFiles {
             cert: dir.join("tls.crt"),
             key: dir.join("tls.key"),
@@ -130,7 +130,7 @@ mod tests {
             "the same broken files are reported once"
         );
 
-        let second = issue("localhost", 0);
+        let second = issue("localhost", false);
         std::fs::write(&files.key, &second.key_pem).unwrap();
         std::fs::write(&files.cert, &second.cert_pem).unwrap();
         assert!(reloading.check(&state));

@@ -10,9 +10,9 @@ pub struct Issued {
     pub key_pem: String,
 }
 
-/// A fresh CA and a leaf for DNS name `name`; `expired_days_ago < 0` makes the leaf one that
-/// expired that many days ago, otherwise it is valid for a day.
-pub fn issue(name: &str, expired_days_ago: i64) -> Issued {
+/// A fresh CA and a leaf for DNS name `name`, valid from a day ago for a day more, or (`expired`)
+/// one that expired a day ago.
+pub fn issue(name: &str, expired: bool) -> Issued {
     let days = time::Duration::days;
     let now = time::OffsetDateTime::now_utc();
     let ca_key = rcgen::KeyPair::generate().unwrap();
@@ -22,9 +22,9 @@ pub fn issue(name: &str, expired_days_ago: i64) -> Issued {
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
-    if expired_days_ago < 0 {
-        params.not_before = now - days(10 - expired_days_ago);
-        params.not_after = now + days(expired_days_ago);
+    if expired {
+        params.not_before = now - days(10);
+        params.not_after = now - days(1);
     } else {
         params.not_before = now - days(1);
         params.not_after = now + days(1);
