@@ -336,6 +336,49 @@ fn check_config_map(doc: &YamlDoc, errors: &mut Vec<String>) {
     }
 }
 
+/// A binding's role and service-account subjects exist in manifests/, and every pod's
+/// `serviceAccountName` names a ServiceAccount there.
+fn check_binding(doc: &YamlDoc, docs: &[YamlDoc], errors: &mut Vec<String>) {
+    let role = &doc.value["roleRef"];
+    let role_kind = role["kind"].as_str().unwrap_or_default();
+    let role_name = role["name"].as_str().unwrap_or_default();
+    if !docs
+        .iter()
+        .any(|d| d.kind() == role_kind && d.name() == role_name)
+    {
+        errors.push(format!(
+            "{doc}: roleRef {role_kind}/{role_name} is not in manifests/"
+        ));
+    }
+    for subject in as_array(&doc.value["subjects"]) {
+        let name = subject["name"].as_str().unwrap_or_default();
+        if subject["kind"] == json!("ServiceAccount")
+            && !docs
+                .iter()
+                .any(|d| d.kind() == "ServiceAccount" && d.name() == name)
+        {
+            errors.push(format!(
+                "{doc}: subject ServiceAccount {name:?} is not in manifests/"
+            ));
+        }
+    }
+}
+
+fn check_service_accounts(docs: &[YamlDoc], errors: &mut Vec<String>) {
+    for workload in workloads(docs) {
+        let pod = &workload.value["spec"]["template"]["spec"];
+        if let Some(account) = pod["serviceAccountName"].as_str()
+            && !docs
+                .iter()
+                .any(|d| d.kind() == "ServiceAccount" && d.name() == account)
+        {
+            errors.push(format!(
+                "{workload}: serviceAccountName {account:?} is not a ServiceAccount in manifests/"
+            ));
+        }
+    }
+}
+
 fn structural_errors(docs: &[YamlDoc]) -> Vec<String> {
     let mut errors = Vec::new();
     for doc in docs {
@@ -345,9 +388,11 @@ fn structural_errors(docs: &[YamlDoc]) -> Vec<String> {
             "Service" => check_service(doc, docs, &mut errors),
             "PodDisruptionBudget" => check_disruption_budget(doc, docs, &mut errors),
             "ConfigMap" => check_config_map(doc, &mut errors),
+            "ClusterRoleBinding" | "RoleBinding" => check_binding(doc, docs, &mut errors),
             _ => {}
         }
     }
+    check_service_accounts(docs, &mut errors);
     errors
 }
 
@@ -632,15 +677,37 @@ fn a_missing_config_map_an_unknown_env_var_and_a_root_container_are_rejected() {
     });
     assert_one_error_containing(&errors, "missing ConfigMap \"missing\"");
     let errors = errors_after(|docs| {
-        let backends = find_mut(docs, "StatefulSet", "demo-backend");
+        let backends = find_mut(docs, "Deployment", "demo-backend");
         backends["spec"]["template"]["spec"]["containers"][0]["args"][3] = json!("$(HOSTNAME)");
     });
     assert_one_error_containing(&errors, "$(HOSTNAME) is not an env var");
     let errors = errors_after(|docs| {
-        let pod = &mut find_mut(docs, "StatefulSet", "demo-backend")["spec"]["template"]["spec"];
+        let pod = &mut find_mut(docs, "Deployment", "demo-backend")["spec"]["template"]["spec"];
         pod["securityContext"]["runAsNonRoot"] = json!(false);
     });
     assert_one_error_containing(&errors, "runs as root");
+}
+
+#[test]
+fn a_binding_to_a_missing_role_or_account_and_a_pod_with_an_unknown_account_are_rejected() {
+    let errors = errors_after(|docs| {
+        find_mut(docs, "ClusterRoleBinding", "envoy-affinity-xds-agent")["roleRef"]["name"] =
+            json!("nosuch");
+    });
+    assert_one_error_containing(&errors, "roleRef ClusterRole/nosuch is not in manifests/");
+    let errors = errors_after(|docs| {
+        find_mut(docs, "ClusterRoleBinding", "envoy-affinity-xds-agent")["subjects"][0]["name"] =
+            json!("other");
+    });
+    assert_one_error_containing(&errors, "subject ServiceAccount \"other\"");
+    let errors = errors_after(|docs| {
+        find_mut(docs, "Deployment", "xds-agent")["spec"]["template"]["spec"]["serviceAccountName"] =
+            json!("other");
+    });
+    assert_one_error_containing(
+        &errors,
+        "serviceAccountName \"other\" is not a ServiceAccount",
+    );
 }
 
 #[test]
@@ -665,6 +732,120 @@ fn a_kustomization_with_a_missing_or_unlisted_file_is_rejected() {
             .iter()
             .any(|e| e.contains(dropped) && e.contains("not listed")),
         "{errors:#?}"
+    );
+}
+
+/// The agent finds the backends through the API server: its pods run as a ServiceAccount whose
+/// ClusterRole may only get, list and watch what the agent reads; its config names a Service,
+/// not pods; the backends are an ordinary Deployment behind that Service.
+#[test]
+fn the_agent_discovers_the_backends_through_the_api_server_with_read_only_rights() {
+    let docs = objects();
+    let agent = &find(&docs, "Deployment", "xds-agent").value["spec"]["template"]["spec"];
+    assert_eq!(agent["serviceAccountName"], json!("xds-agent"));
+    assert_eq!(agent["automountServiceAccountToken"], json!(true));
+    let role = &find(&docs, "ClusterRole", "envoy-affinity-xds-agent").value;
+    let mut granted = BTreeSet::new();
+    for rule in as_array(&role["rules"]) {
+        let verbs: BTreeSet<&str> = as_array(&rule["verbs"])
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            verbs,
+            BTreeSet::from(["get", "list", "watch"]),
+            "read-only verbs: {rule}"
+        );
+        for group in as_array(&rule["apiGroups"]) {
+            for resource in as_array(&rule["resources"]) {
+                granted.insert(format!(
+                    "{}/{}",
+                    group.as_str().unwrap_or_default(),
+                    resource.as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    for needed in [
+        "/services",
+        "discovery.k8s.io/endpointslices",
+        "networking.istio.io/destinationrules",
+        "networking.istio.io/serviceentries",
+        "networking.istio.io/workloadentries",
+    ] {
+        assert!(
+            granted.contains(needed),
+            "{needed} not granted: {granted:?}"
+        );
+    }
+    let binding = &find(&docs, "ClusterRoleBinding", "envoy-affinity-xds-agent").value;
+    assert_eq!(
+        binding["roleRef"]["name"],
+        json!("envoy-affinity-xds-agent")
+    );
+    assert_eq!(binding["subjects"][0]["name"], json!("xds-agent"));
+
+    let config_text = find(&docs, "ConfigMap", "xds-agent-config").value["data"]["config.yaml"]
+        .as_str()
+        .expect("config.yaml")
+        .to_owned();
+    let config: Value = serde_saphyr::from_str(&config_text).expect("config.yaml parses");
+    let namespace = kustomization()["namespace"].clone();
+    assert_eq!(config["kubernetes"]["namespaces"], json!([namespace]));
+    for service in as_array(&config["services"]) {
+        assert!(
+            service.get("endpoints").is_none(),
+            "hand-listed endpoints: {service}"
+        );
+        let backend = &service["kubernetes"];
+        assert_eq!(backend["namespace"], namespace, "{service}");
+        let target = find(
+            &docs,
+            "Service",
+            backend["service"].as_str().unwrap_or_default(),
+        );
+        assert!(
+            as_array(&target.value["spec"]["ports"])
+                .iter()
+                .any(|p| p["name"] == backend["port"]),
+            "{service}: no such port on {target}"
+        );
+    }
+    assert!(
+        !docs.iter().any(|d| d.kind() == "StatefulSet"),
+        "the backends are an ordinary Deployment"
+    );
+    assert_eq!(
+        find(&docs, "Deployment", "demo-backend").value["spec"]["replicas"],
+        json!(3)
+    );
+}
+
+/// `kubectl kustomize manifests/` builds, and the binding's subject lands in the install namespace.
+#[test]
+fn kubectl_kustomize_builds_the_manifests() {
+    let output = Command::new(std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into()))
+        .arg("kustomize")
+        .arg(manifests_dir())
+        .output()
+        .expect("run kubectl kustomize");
+    assert!(
+        output.status.success(),
+        "kubectl kustomize failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let built = String::from_utf8_lossy(&output.stdout).into_owned();
+    let docs = yaml_docs::parse_documents(Path::new("kustomize-output.yaml"), &built)
+        .expect("kustomize output parses");
+    let binding = find(&docs, "ClusterRoleBinding", "envoy-affinity-xds-agent");
+    assert_eq!(
+        binding.value["subjects"][0]["namespace"],
+        kustomization()["namespace"]
+    );
+    let slices_service = find(&docs, "Service", "demo-backend");
+    assert_eq!(
+        slices_service.value["metadata"]["namespace"],
+        kustomization()["namespace"]
     );
 }
 
