@@ -172,6 +172,43 @@ fn a_not_ready_pod_gets_no_traffic_and_a_draining_one_moves_only_its_own_keys() 
     assert_eq!(placement(port, USERS), before);
 }
 
+fn eds_pushes(agent: &Agent) -> u64 {
+    agent
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix("xds_pushes_total{type=\"eds\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_burst_of_slice_changes_is_coalesced_into_few_pushes() {
+    let shop = Shop::start(3);
+    let port = free_port();
+    let (agent, envoy) = serve(&shop, port, "k8s-burst");
+    let before = eds_pushes(&agent);
+    // A rollout's worth of changes at once: ten new pods' slices (never dialled: no health checks).
+    for i in 0..10u16 {
+        shop.api.apply(crate::shop::slice(
+            &format!("surge-{i}"),
+            40000 + i,
+            PodState::Ready,
+        ));
+    }
+    assert!(
+        time_until(&envoy, Duration::from_secs(10), |h| h.len() == 13).is_some(),
+        "{:?}",
+        envoy_hosts(&envoy)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let pushes = eds_pushes(&agent) - before;
+    eprintln!("10 slice changes → {pushes} EDS pushes to the one Envoy");
+    assert!(
+        (1..=3).contains(&pushes),
+        "{pushes} EDS pushes for one burst of 10 changes"
+    );
+}
+
 fn cluster_config(envoy: &Envoy) -> serde_json::Value {
     let dump: serde_json::Value =
         serde_json::from_str(&envoy.config_dump()).unwrap_or(serde_json::Value::Null);

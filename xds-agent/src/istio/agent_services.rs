@@ -6,6 +6,7 @@
 //! detection and connection pool, and adds the rule's opt-in extensions.
 
 use crate::documents::{ConfigError, FieldPath, Position};
+use crate::kubernetes::view::is_cluster_source;
 use crate::model::{AffinityMode, HashPolicy, Service};
 
 use super::annotations::{self, Extensions};
@@ -18,8 +19,9 @@ pub struct AgentServiceRule {
     pub host: String,
     /// The host as istiod qualifies it, for messages.
     pub qualified_host: String,
-    /// The rule's top-level policy (for services without a port).
-    pub policy: PortPolicy,
+    /// The rule's top-level policy (for services without a port), or its problems (reported
+    /// only when the rule applies to a service).
+    pub policy: Result<PortPolicy, Vec<ConfigError>>,
     /// The whole rule, for the port of a Kubernetes-backed service.
     pub rule_policy: RulePolicy,
     /// The rule's annotations.
@@ -42,9 +44,9 @@ impl AgentServiceRule {
     /// Apply the rule to the service named like its host.
     ///
     /// # Errors
-    /// No such service; `portLevelSettings` on a rule for an agent service; a hash policy that
-    /// ignores the header the service's affinity filter writes.
-    pub fn apply(&self, services: &mut [Service]) -> Result<(), ConfigError> {
+    /// No such service; the rule's policy cannot be served; `portLevelSettings` on a rule for an
+    /// agent service; a hash policy that ignores the header the service's affinity filter writes.
+    pub fn apply(&self, services: &mut [Service]) -> Result<(), Vec<ConfigError>> {
         let backed: Vec<usize> = services
             .iter()
             .enumerate()
@@ -67,26 +69,33 @@ impl AgentServiceRule {
             .iter_mut()
             .find(|s| s.name == self.host && s.kubernetes.is_none())
         else {
-            return Err(self.error(format!(
+            // A cluster holds rules for every service of the mesh: one for a host this agent
+            // does not serve is none of its business (a rule in a file is written for the agent).
+            if is_cluster_source(&self.host_origin.file) {
+                return Ok(());
+            }
+            return Err(vec![self.error(format!(
                 "host {} matches no ServiceEntry host, no Kubernetes Service of a service and no service of the agent's configuration",
                 self.qualified_host
-            )));
+            ))]);
         };
         if self.has_port_level_settings {
-            return Err(self.error(format!(
+            return Err(vec![self.error(format!(
                 "portLevelSettings need ServiceEntry ports; {} is a service of the agent's configuration, which has none",
                 self.host
-            )));
+            ))]);
         }
-        self.apply_policy(service, &self.policy)
+        let policy = self.policy.as_ref().map_err(Clone::clone)?;
+        self.apply_policy(service, policy).map_err(|e| vec![e])
     }
 
     /// Apply the rule to a Kubernetes-backed service, with the `portLevelSettings` of its
     /// Service port (the top level while the port is not known).
-    fn apply_to_kubernetes_service(&self, service: &mut Service) -> Result<(), ConfigError> {
+    fn apply_to_kubernetes_service(&self, service: &mut Service) -> Result<(), Vec<ConfigError>> {
         let port = service.kubernetes.as_ref().and_then(|k| k.service_port);
         let Some(port) = port else {
-            return self.apply_policy(service, &self.policy);
+            let policy = self.policy.as_ref().map_err(Clone::clone)?;
+            return self.apply_policy(service, policy).map_err(|e| vec![e]);
         };
         let header = self
             .extensions
@@ -102,9 +111,9 @@ impl AgentServiceRule {
                     .map(|(path, message)| format!("{path}: {message}"))
                     .collect::<Vec<_>>()
                     .join("; ");
-                self.error(message)
+                vec![self.error(message)]
             })?;
-        self.apply_policy(service, &policy)
+        self.apply_policy(service, &policy).map_err(|e| vec![e])
     }
 
     fn apply_policy(&self, service: &mut Service, policy: &PortPolicy) -> Result<(), ConfigError> {

@@ -69,8 +69,8 @@ impl IstioConfig {
     pub fn apply_to(self, config: &mut AgentConfig) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
         for rule in &self.agent_service_rules {
-            if let Err(error) = rule.apply(&mut config.services) {
-                errors.push(error);
+            if let Err(rule_errors) = rule.apply(&mut config.services) {
+                errors.extend(rule_errors);
             }
         }
         for sourced in self.listeners {
@@ -171,9 +171,7 @@ pub fn from_documents(documents: &[&Document]) -> Result<IstioConfig, Vec<Config
         }
     }
     for rule in rules.iter().filter(|r| !r.used) {
-        if let Some(pending) = agent_service_rule(rule, &mut errors) {
-            config.agent_service_rules.push(pending);
-        }
+        config.agent_service_rules.push(agent_service_rule(rule));
     }
     if errors.is_empty() {
         Ok(config)
@@ -228,10 +226,8 @@ fn rules<'p, 'a>(
 }
 
 /// A rule no ServiceEntry host matched: kept for the agent's own service named like its host.
-fn agent_service_rule(
-    rule: &Rule<'_, '_>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<agent_services::AgentServiceRule> {
+/// Its top-level policy's problems are reported only if it applies to a service.
+fn agent_service_rule(rule: &Rule<'_, '_>) -> agent_services::AgentServiceRule {
     let spec = &rule.parsed.object.spec;
     let affinity_header = rule
         .extensions
@@ -239,27 +235,26 @@ fn agent_service_rule(
         .as_ref()
         .map(|a| a.output_header.as_str());
     // Port 0 selects no portLevelSettings entry: agent services have no port.
-    match rule.policy.for_port(0, affinity_header) {
-        Ok(policy) => Some(agent_services::AgentServiceRule {
-            host: spec.host.trim().to_owned(),
-            qualified_host: rule.host.clone(),
-            policy,
-            rule_policy: rule.policy.clone(),
-            extensions: rule.extensions.clone(),
-            has_port_level_settings: rule.policy.has_port_level_settings(),
-            host_origin: rule
-                .parsed
-                .error(FieldPath::root().key("spec").key("host"), String::new())
-                .position,
-        }),
-        Err(problems) => {
-            errors.extend(
-                problems
-                    .into_iter()
-                    .map(|(path, message)| rule.parsed.error(path, message)),
-            );
-            None
-        }
+    let policy = rule
+        .policy
+        .for_port(0, affinity_header)
+        .map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|(path, message)| rule.parsed.error(path, message))
+                .collect()
+        });
+    agent_services::AgentServiceRule {
+        host: spec.host.trim().to_owned(),
+        qualified_host: rule.host.clone(),
+        policy,
+        rule_policy: rule.policy.clone(),
+        extensions: rule.extensions.clone(),
+        has_port_level_settings: rule.policy.has_port_level_settings(),
+        host_origin: rule
+            .parsed
+            .error(FieldPath::root().key("spec").key("host"), String::new())
+            .position,
     }
 }
 

@@ -299,7 +299,7 @@ fn an_invalid_cluster_rule_is_skipped_and_the_valid_ones_still_apply() {
         destination_rule(
             "bad",
             "db",
-            json!({"loadBalancer": {"consistentHash": {"httpHeaderName": "x", "ringHash": {"minimumRingSize": 0}}}}),
+            json!({"loadBalancer": {"simple": "ROUND_ROBIN", "consistentHash": {"httpHeaderName": "x"}}}),
         ),
         destination_rule(
             "web",
@@ -324,6 +324,15 @@ fn an_invalid_cluster_rule_is_skipped_and_the_valid_ones_still_apply() {
             name: "x-user".into()
         })
     );
+
+    // A rule for a host the agent does not serve is someone else's, not an error.
+    view.istio.push(destination_rule(
+        "payments",
+        "payments",
+        json!({"loadBalancer": {"simple": "ROUND_ROBIN"}}),
+    ));
+    let composition = crate::kubernetes::compose(&files, &view).unwrap();
+    assert_eq!(composition.skipped.len(), 1, "{:?}", composition.skipped);
 
     // A file error fails the whole composition, as a file reload does.
     let broken = [Source {
