@@ -68,9 +68,9 @@ def rss_kib(pid):
     return 0
 
 
-def acked(agent_admin, nodes, types):
-    snapshot = get_json(f"http://127.0.0.1:{agent_admin}/debug/snapshot")
-    status = get_json(f"http://127.0.0.1:{agent_admin}/debug/nodes")
+def acked(agent_debug, nodes, types):
+    snapshot = get_json(f"http://127.0.0.1:{agent_debug}/debug/snapshot")
+    status = get_json(f"http://127.0.0.1:{agent_debug}/debug/nodes")
     return all(status.get(n, {}).get("types", {}).get(t, {}).get("acked_version")
                == snapshot["types"][t]["version"] for n in nodes for t in types)
 
@@ -106,10 +106,10 @@ def main():
         listen = free_port()
         write_atomically(path, config(args.services, args.endpoints, listen))
         result["config_bytes"] = os.path.getsize(path)
-        grpc, admin = free_port(), free_port()
+        grpc, admin, debug = free_port(), free_port(), free_port()
         started = time.time()
         agent = procs.start([args.agent, "serve", "--config", path, "--grpc", f"127.0.0.1:{grpc}",
-                             "--admin", f"127.0.0.1:{admin}"], open(os.path.join(workdir, "agent.log"), "w"))
+                             "--admin", f"127.0.0.1:{admin}", "--debug-admin", f"127.0.0.1:{debug}"], open(os.path.join(workdir, "agent.log"), "w"))
         wait_http(f"http://127.0.0.1:{admin}/readyz", timeout=120)
         result["agent_ready_ms"] = round((time.time() - started) * 1000)
         result["agent_rss_idle_mib"] = round(rss_kib(agent.pid) / 1024, 1)
@@ -128,7 +128,7 @@ def main():
                 started = time.time()
                 procs.start([args.envoy, "-c", bootstrap, "--concurrency", "1", "--use-dynamic-base-id",
                              "--log-level", "warning"], open(os.path.join(workdir, f"{node}.log"), "w"))
-                wait(lambda: acked(admin, [node], TYPES), 120, f"{node} to ACK the snapshot")
+                wait(lambda: acked(debug, [node], TYPES), 120, f"{node} to ACK the snapshot")
                 if i == 0:
                     result[f"{protocol}_initial_ack_ms"] = round((time.time() - started) * 1000)
                     result[f"{protocol}_initial_bytes"] = envoy_stat(envoy_admin, "cluster.xds-agent.upstream_cx_rx_bytes_total")
@@ -136,13 +136,13 @@ def main():
         result["agent_rss_serving_mib"] = round(rss_kib(agent.pid) / 1024, 1)
 
         before = {node: envoy_stat(port, "cluster.xds-agent.upstream_cx_rx_bytes_total") for node, port, _ in envoys}
-        eds_before = get_json(f"http://127.0.0.1:{admin}/debug/snapshot")["types"]["eds"]["version"]
+        eds_before = get_json(f"http://127.0.0.1:{debug}/debug/snapshot")["types"]["eds"]["version"]
         started = time.time()
         write_atomically(path, config(args.services, args.endpoints, listen, changed_port=29999))
-        wait(lambda: get_json(f"http://127.0.0.1:{admin}/debug/snapshot")["types"]["eds"]["version"] != eds_before,
+        wait(lambda: get_json(f"http://127.0.0.1:{debug}/debug/snapshot")["types"]["eds"]["version"] != eds_before,
              60, "the agent to reload")
         reloaded = time.time()
-        wait(lambda: acked(admin, [n for n, _, _ in envoys], ["eds"]), 60, "every Envoy to ACK the change")
+        wait(lambda: acked(debug, [n for n, _, _ in envoys], ["eds"]), 60, "every Envoy to ACK the change")
         done = time.time()
         result["change_to_all_acked_ms"] = round((done - started) * 1000)
         result["file_write_to_new_snapshot_ms"] = round((reloaded - started) * 1000)

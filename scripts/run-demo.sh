@@ -4,7 +4,7 @@
 # until Ctrl-C / SIGTERM (or until its parent, e.g. make, goes away) and stops everything it started.
 #
 # Ports (all on 127.0.0.1) can be overridden:
-#   LISTEN_PORT=10000  BACKEND_PORTS="8081 8082 8083"  AGENT_GRPC_PORT=18000  AGENT_ADMIN_PORT=19000
+#   LISTEN_PORT=10000  BACKEND_PORTS="8081 8082 8083"  AGENT_GRPC_PORT=18000  AGENT_ADMIN_PORT=19000  AGENT_DEBUG_PORT=19001
 #   ENVOY_ADMIN_PORT=9901
 # Binaries come from the same variables the Makefile exports: ENVOY_BIN, XDS_AGENT_BIN, DEMO_BACKEND_BIN,
 # AFFINITY_WASM. DEMO_CONFIG selects another agent config written for the demo's default ports.
@@ -18,6 +18,7 @@ LISTEN_PORT=${LISTEN_PORT:-10000}
 BACKEND_PORTS=${BACKEND_PORTS:-"8081 8082 8083"}
 AGENT_GRPC_PORT=${AGENT_GRPC_PORT:-18000}
 AGENT_ADMIN_PORT=${AGENT_ADMIN_PORT:-19000}
+AGENT_DEBUG_PORT=${AGENT_DEBUG_PORT:-19001}
 ENVOY_ADMIN_PORT=${ENVOY_ADMIN_PORT:-9901}
 ENVOY_BIN=${ENVOY_BIN:-$repo/.tools/bin/envoy-${ENVOY_VERSION:-$(cat "$repo/.envoy-version")}}
 XDS_AGENT_BIN=${XDS_AGENT_BIN:-$target/release/xds-agent}
@@ -54,8 +55,9 @@ moved_backends="BACKEND_PORTS=\"$(for port in "${backend_ports[@]}"; do printf '
 for port in "${backend_ports[@]}"; do check_port BACKEND_PORTS "$port" "$moved_backends"; done
 check_port AGENT_GRPC_PORT "$AGENT_GRPC_PORT"
 check_port AGENT_ADMIN_PORT "$AGENT_ADMIN_PORT"
+check_port AGENT_DEBUG_PORT "$AGENT_DEBUG_PORT"
 check_port ENVOY_ADMIN_PORT "$ENVOY_ADMIN_PORT"
-all_ports=$(printf '%s\n' "$LISTEN_PORT" "${backend_ports[@]}" "$AGENT_GRPC_PORT" "$AGENT_ADMIN_PORT" "$ENVOY_ADMIN_PORT")
+all_ports=$(printf '%s\n' "$LISTEN_PORT" "${backend_ports[@]}" "$AGENT_GRPC_PORT" "$AGENT_ADMIN_PORT" "$AGENT_DEBUG_PORT" "$ENVOY_ADMIN_PORT")
 [[ -z $(sort <<<"$all_ports" | uniq -d) ]] || fail "two services were given the same port: $(sort <<<"$all_ports" | uniq -d | tr '\n' ' ')"
 
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/envoy-affinity-run.XXXXXX")
@@ -140,7 +142,8 @@ for i in "${!backend_ports[@]}"; do
 done
 
 start xds-agent "$XDS_AGENT_BIN" serve --config "$config" \
-  --grpc "127.0.0.1:$AGENT_GRPC_PORT" --admin "127.0.0.1:$AGENT_ADMIN_PORT"
+  --grpc "127.0.0.1:$AGENT_GRPC_PORT" --admin "127.0.0.1:$AGENT_ADMIN_PORT" \
+  --debug-admin "127.0.0.1:$AGENT_DEBUG_PORT"
 wait_http xds-agent "http://127.0.0.1:$AGENT_ADMIN_PORT/readyz" 30
 
 "$XDS_AGENT_BIN" bootstrap --node-id demo-envoy --xds "127.0.0.1:$AGENT_GRPC_PORT" \
@@ -164,7 +167,7 @@ say ""
 say "envoy-affinity demo is running (logs: $run_dir)"
 say "  send requests to  $url"
 say "  backends          $(for i in "${!backend_ports[@]}"; do printf '%s=127.0.0.1:%s ' "${backend_names[$i]}" "${backend_ports[$i]}"; done)"
-say "  agent admin       http://127.0.0.1:$AGENT_ADMIN_PORT/metrics  /debug/nodes  /debug/snapshot"
+say "  agent admin       http://127.0.0.1:$AGENT_ADMIN_PORT/metrics   debug: http://127.0.0.1:$AGENT_DEBUG_PORT/debug/nodes  /debug/snapshot"
 say "  envoy admin       http://127.0.0.1:$ENVOY_ADMIN_PORT/"
 say "  agent config      $config (edit it: the agent applies valid changes, rejects invalid ones)"
 say ""

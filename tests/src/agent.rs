@@ -1,44 +1,68 @@
 //! The xds-agent as a test fixture: `xds-agent serve` on free ports, its admin API, and Envoys bootstrapped from it.
 
 use crate::{Envoy, Process, free_port, http, paths, wait_until};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A running `xds-agent serve --config <file> --grpc 127.0.0.1:<grpc_port> --admin 127.0.0.1:<admin_port>`.
+/// A running `xds-agent serve --config <file> --grpc 127.0.0.1:<grpc_port> --admin 127.0.0.1:<admin_port>
+/// --debug-admin 127.0.0.1:<debug_port>`.
 pub struct Agent {
     /// The ADS gRPC port on 127.0.0.1.
     pub grpc_port: u16,
-    /// The admin HTTP port on 127.0.0.1 (`/healthz`, `/readyz`, `/metrics`, `/debug/*`).
+    /// The admin HTTP port on 127.0.0.1 (`/healthz`, `/readyz`, `/metrics`, `/wasm/*`).
     pub admin_port: u16,
+    /// The debug HTTP port on 127.0.0.1 (`/debug/*`).
+    pub debug_port: u16,
     /// The config file the agent watches; [`Agent::write_config`] replaces it.
     pub config_path: PathBuf,
     /// The process (killed on drop).
     pub process: Process,
     dir: PathBuf,
+    serve_args: Vec<OsString>,
     starts: u32,
 }
 
 impl Agent {
     /// Writes `config_yaml` to a fresh file, starts the agent on free ports and waits until `/readyz` answers 200.
     pub fn start(config_yaml: &str) -> Agent {
+        Agent::start_with(config_yaml, &[])
+    }
+
+    /// Like [`Agent::start`], with extra `serve` arguments (e.g. `--tls-cert`), kept for [`Agent::restart`].
+    pub fn start_with(config_yaml: &str, serve_args: &[OsString]) -> Agent {
+        let agent = Agent::spawn_with(config_yaml, serve_args);
+        agent.wait_ready();
+        agent
+    }
+
+    /// Like [`Agent::start_with`], without waiting for `/readyz` (an agent that is not ready yet, e.g. one whose
+    /// Kubernetes API server is down).
+    pub fn spawn_with(config_yaml: &str, serve_args: &[OsString]) -> Agent {
         let dir = paths::scratch_dir("agent");
         let config_path = dir.join("config.yaml");
         write_atomically(&config_path, config_yaml);
-        let (grpc_port, admin_port) = (free_port(), free_port());
-        let process = spawn_serve(&config_path, grpc_port, admin_port, &dir, 0);
-        let agent = Agent {
+        let (grpc_port, admin_port, debug_port) = (free_port(), free_port(), free_port());
+        let process = spawn_serve(
+            &config_path,
+            [grpc_port, admin_port, debug_port],
+            serve_args,
+            &dir,
+            0,
+        );
+        Agent {
             grpc_port,
             admin_port,
+            debug_port,
             config_path,
             process,
             dir,
+            serve_args: serve_args.to_vec(),
             starts: 1,
-        };
-        agent.wait_ready();
-        agent
+        }
     }
 
     /// Kills the agent (SIGKILL, no graceful shutdown) and leaves it down.
@@ -52,8 +76,8 @@ impl Agent {
         self.process.kill();
         self.process = spawn_serve(
             &self.config_path,
-            self.grpc_port,
-            self.admin_port,
+            [self.grpc_port, self.admin_port, self.debug_port],
+            &self.serve_args,
             &self.dir,
             self.starts,
         );
@@ -91,6 +115,11 @@ impl Agent {
         http::get(path).send(self.admin_port)
     }
 
+    /// GET a path on the debug HTTP server (`/debug/*`).
+    pub fn debug_get(&self, path: &str) -> std::io::Result<http::Response> {
+        http::get(path).send(self.debug_port)
+    }
+
     /// The `/metrics` text (Prometheus exposition format); empty when the agent does not answer.
     pub fn metrics(&self) -> String {
         self.admin_get("/metrics")
@@ -105,7 +134,7 @@ impl Agent {
 
     /// The `/debug/nodes` JSON text: per connected Envoy node and resource type, the versions sent, ACKed and NACKed.
     pub fn debug_nodes(&self) -> String {
-        self.admin_get("/debug/nodes")
+        self.debug_get("/debug/nodes")
             .map(|r| r.body)
             .unwrap_or_default()
     }
@@ -146,15 +175,24 @@ impl Agent {
     }
 }
 
-fn spawn_serve(config: &Path, grpc_port: u16, admin_port: u16, dir: &Path, start: u32) -> Process {
+/// `xds-agent serve` on ports `[grpc, admin, debug]` of 127.0.0.1.
+fn spawn_serve(
+    config: &Path,
+    [grpc, admin, debug]: [u16; 3],
+    serve_args: &[OsString],
+    dir: &Path,
+    start: u32,
+) -> Process {
     let mut command = Command::new(paths::agent_bin());
     command
         .arg("serve")
         .arg("--config")
         .arg(config)
-        .args(["--grpc", &format!("127.0.0.1:{grpc_port}")])
-        .args(["--admin", &format!("127.0.0.1:{admin_port}")]);
-    Process::spawn(&format!("xds-agent-{admin_port}-{start}"), command, dir)
+        .args(["--grpc", &format!("127.0.0.1:{grpc}")])
+        .args(["--admin", &format!("127.0.0.1:{admin}")])
+        .args(["--debug-admin", &format!("127.0.0.1:{debug}")])
+        .args(serve_args);
+    Process::spawn(&format!("xds-agent-{admin}-{start}"), command, dir)
 }
 
 fn write_atomically(path: &Path, contents: &str) {

@@ -126,6 +126,22 @@ impl Request {
     }
 }
 
+/// Sends `request` — a whole HTTP/1.1 request as raw bytes, however malformed — to
+/// 127.0.0.1:`port` and reads the whole response (the request should ask for `connection: close`).
+pub fn send_raw(port: u16, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream =
+        TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    // A server may answer and close before reading everything (e.g. headers too large): the
+    // answer is what counts, so a failed write is not an error when a response follows.
+    let written = stream.write_all(request);
+    match read_response(BufReader::new(stream)) {
+        Ok(response) => Ok(response),
+        Err(read_error) => written.and(Err(read_error)),
+    }
+}
+
 fn connect_from(ip: std::net::IpAddr, target: SocketAddr) -> std::io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(target), Type::STREAM, None)?;

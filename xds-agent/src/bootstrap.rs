@@ -1,8 +1,12 @@
 //! The Envoy bootstrap printed by `xds-agent bootstrap`: ADS over gRPC to the agent, listeners
 //! and clusters from ADS, admin on 127.0.0.1, and a runtime layer that turns off Envoy's ring
-//! hash rebuild coalescing (see the comment in the YAML).
+//! hash rebuild coalescing (see the comment in the YAML). The ADS cluster uses TLS with
+//! [`BootstrapTls`] ([`crate::bootstrap_tls`]).
 
 use std::fmt::Write as _;
+
+pub use crate::bootstrap_tls::BootstrapTls;
+use crate::bootstrap_tls::transport_socket;
 
 /// Which ADS protocol Envoy uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,6 +31,8 @@ pub struct BootstrapOptions {
     pub admin_port: u16,
     /// SotW or delta.
     pub protocol: AdsProtocol,
+    /// TLS to the agent; `None`: plaintext.
+    pub tls: Option<BootstrapTls>,
 }
 
 /// Name of the bootstrap's static cluster pointing at the agent.
@@ -108,9 +114,14 @@ static_resources:
           - lb_endpoints:
               - endpoint:
                   address:
-                    socket_address: {{ address: {host}, port_value: {port} }}
-"#,
-        host = yaml_string(host),
+                    socket_address: {{ address: {host_yaml}, port_value: {port} }}
+{transport_socket}"#,
+        host_yaml = yaml_string(host),
+        transport_socket = options
+            .tls
+            .as_ref()
+            .map(|tls| transport_socket(tls, host))
+            .unwrap_or_default(),
         node_id = yaml_string(&options.node_id),
         node_cluster = yaml_string(&options.node_cluster),
         admin_port = options.admin_port,
@@ -119,7 +130,7 @@ static_resources:
 }
 
 /// A double-quoted YAML string.
-fn yaml_string(text: &str) -> String {
+pub(crate) fn yaml_string(text: &str) -> String {
     let escaped: String = text
         .chars()
         .flat_map(|c| match c {
@@ -143,7 +154,78 @@ mod tests {
             xds_address: xds.into(),
             admin_port: 9901,
             protocol,
+            tls: None,
         }
+    }
+
+    fn ads_cluster(yaml: &str) -> serde_json::Value {
+        let parsed: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
+        parsed["static_resources"]["clusters"][0].clone()
+    }
+
+    #[test]
+    fn plaintext_has_no_transport_socket() {
+        let yaml = render(&options(AdsProtocol::StateOfTheWorld, "127.0.0.1:18000")).unwrap();
+        assert!(ads_cluster(&yaml)["transport_socket"].is_null());
+    }
+
+    #[test]
+    fn tls_to_a_dns_name_sets_sni_and_checks_the_dns_san_and_presents_the_client_cert() {
+        let mut tls_options = options(AdsProtocol::StateOfTheWorld, "xds-agent.ns:18000");
+        tls_options.tls = Some(BootstrapTls {
+            ca: "/etc/ca.crt".into(),
+            client_certificate: Some(("/etc/tls.crt".into(), "/etc/tls.key".into())),
+            server_name: None,
+        });
+        let cluster = ads_cluster(&render(&tls_options).unwrap());
+        let socket = &cluster["transport_socket"];
+        assert_eq!(socket["name"], "envoy.transport_sockets.tls");
+        let context = &socket["typed_config"];
+        assert_eq!(
+            context["@type"],
+            "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+        );
+        assert_eq!(context["sni"], "xds-agent.ns");
+        let common = &context["common_tls_context"];
+        assert_eq!(common["alpn_protocols"][0], "h2");
+        let validation = &common["validation_context"];
+        assert_eq!(validation["trusted_ca"]["filename"], "/etc/ca.crt");
+        assert_eq!(
+            validation["match_typed_subject_alt_names"][0]["san_type"],
+            "DNS"
+        );
+        assert_eq!(
+            validation["match_typed_subject_alt_names"][0]["matcher"]["exact"],
+            "xds-agent.ns"
+        );
+        let client = &common["tls_certificates"][0];
+        assert_eq!(client["certificate_chain"]["filename"], "/etc/tls.crt");
+        assert_eq!(client["private_key"]["filename"], "/etc/tls.key");
+    }
+
+    #[test]
+    fn tls_to_an_ip_checks_an_ip_san_without_sni_unless_a_name_is_given() {
+        let mut tls_options = options(AdsProtocol::Delta, "127.0.0.1:18000");
+        tls_options.tls = Some(BootstrapTls {
+            ca: "ca.pem".into(),
+            client_certificate: None,
+            server_name: None,
+        });
+        let cluster = ads_cluster(&render(&tls_options).unwrap());
+        let context = &cluster["transport_socket"]["typed_config"];
+        assert!(context["sni"].is_null());
+        assert!(context["common_tls_context"]["tls_certificates"].is_null());
+        let san = &context["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"]
+            [0];
+        assert_eq!(san["san_type"], "IP_ADDRESS");
+        assert_eq!(san["matcher"]["exact"], "127.0.0.1");
+
+        if let Some(tls) = tls_options.tls.as_mut() {
+            tls.server_name = Some("xds.example".into());
+        }
+        let cluster = ads_cluster(&render(&tls_options).unwrap());
+        let context = &cluster["transport_socket"]["typed_config"];
+        assert_eq!(context["sni"], "xds.example");
     }
 
     #[test]

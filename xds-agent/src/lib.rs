@@ -8,13 +8,14 @@
 //! the admin HTTP server). `reload` watches the configuration; [`cli`] is the command line.
 //!
 //! The layers above are public for other front ends and tools; the process plumbing
-//! (`server`, `state`, `reload`, `metrics`, `nodes`, `bootstrap`) is private to the crate, reached
+//! (`server`, `state`, `reload`, `metrics`, `nodes`, `bootstrap`, `bootstrap_tls`) is private to the crate, reached
 //! through [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod ads;
 pub mod agent_yaml;
 mod bootstrap;
+mod bootstrap_tls;
 pub mod cli;
 pub mod config;
 mod digest;

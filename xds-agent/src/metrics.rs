@@ -15,6 +15,16 @@ pub struct Metrics {
     stale_nonces: AtomicU64,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
+    tls: TlsCounters,
+}
+
+/// What the TLS side of the ADS port counts.
+#[derive(Debug, Default)]
+struct TlsCounters {
+    handshake_failures: AtomicU64,
+    identity_refusals: AtomicU64,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
 }
 
 /// Values that are read at render time rather than counted.
@@ -61,6 +71,26 @@ impl Metrics {
     /// Count a configuration change that was rejected.
     pub fn reload_failed(&self) {
         self.reload_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a TLS handshake on the ADS port that failed (no, untrusted or expired client certificate, …).
+    pub fn tls_handshake_failed(&self) {
+        self.tls.handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a stream refused because the node matched no name in its client certificate.
+    pub fn identity_refused(&self) {
+        self.tls.identity_refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a certificate file change that was applied.
+    pub fn tls_reload_applied(&self) {
+        self.tls.reloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a certificate file change that was rejected (the current certificates kept).
+    pub fn tls_reload_failed(&self) {
+        self.tls.reload_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many configuration changes were rejected.
@@ -144,6 +174,36 @@ impl Metrics {
             "1 when a valid configuration is loaded.",
             u64::from(gauges.config_loaded),
         );
+        for (name, help, value) in [
+            (
+                "xds_tls_handshake_failures_total",
+                "TLS handshakes on the ADS port that failed (connection refused).",
+                &self.tls.handshake_failures,
+            ),
+            (
+                "xds_identity_refusals_total",
+                "ADS streams refused: the node matched no name in its client certificate.",
+                &self.tls.identity_refusals,
+            ),
+            (
+                "xds_tls_reloads_total",
+                "Certificate file changes applied.",
+                &self.tls.reloads,
+            ),
+            (
+                "xds_tls_reload_failures_total",
+                "Certificate file changes rejected (the current certificates kept).",
+                &self.tls.reload_failures,
+            ),
+        ] {
+            scalar(
+                &mut out,
+                name,
+                "counter",
+                help,
+                value.load(Ordering::Relaxed),
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP xds_snapshot_info The snapshot being served (version label).\n# TYPE xds_snapshot_info gauge\nxds_snapshot_info{{version=\"{}\"}} 1",
@@ -170,6 +230,9 @@ mod tests {
             version: "v".into(),
         });
         metrics.reload_failed();
+        metrics.identity_refused();
+        metrics.tls_handshake_failed();
+        metrics.tls_handshake_failed();
         let text = metrics.render(&Gauges {
             snapshot_version: "abc".into(),
             connected_nodes: 2,
@@ -180,6 +243,9 @@ mod tests {
         assert!(text.contains("xds_acks_total{type=\"lds\"} 0\n"));
         assert!(text.contains("xds_config_reload_failures_total 1\n"));
         assert!(text.contains("xds_connected_nodes 2\n"));
+        assert!(text.contains("xds_identity_refusals_total 1\n"));
+        assert!(text.contains("xds_tls_handshake_failures_total 2\n"));
+        assert!(text.contains("xds_tls_reloads_total 0\n"));
         assert!(text.contains("xds_snapshot_info{version=\"abc\"} 1"));
     }
 }

@@ -1,6 +1,7 @@
 //! What the running agent shares between its servers: the published snapshot, the node
 //! registry and the metrics.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -10,7 +11,7 @@ use crate::config::LoadedConfig;
 use crate::digest::hex;
 use crate::kubernetes::ClusterStatus;
 use crate::metrics::{Gauges, Metrics};
-use crate::model::WasmCode;
+use crate::model::{AffinitySummary, WasmCode};
 use crate::nodes::NodeRegistry;
 use crate::snapshot::Snapshot;
 use crate::translate::{TranslateOptions, translate};
@@ -33,6 +34,8 @@ pub struct Published {
     pub wasm: Option<WasmArtifact>,
     /// Content hash of the configuration files.
     pub config_hash: String,
+    /// Per service with `affinity`: its mode, how it is served (native or filter) and why.
+    pub affinity: BTreeMap<String, AffinitySummary>,
 }
 
 /// Translate, check and version a loaded configuration.
@@ -83,6 +86,12 @@ pub fn publish(
         snapshot,
         wasm,
         config_hash: loaded.content_hash.clone(),
+        affinity: loaded
+            .config
+            .services
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.affinity_summary()?)))
+            .collect(),
     })
 }
 

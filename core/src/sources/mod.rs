@@ -18,7 +18,9 @@
 //! 2. Here: a [`KeySource`] variant (serde names it for the agent's YAML), a [`SourceKind`] with
 //!    its name, counter suffix and place in [`SourceKind::ALL`], and one arm in [`decode`],
 //!    [`validate`] and [`value`]. The compiler points at every match that must learn the new kind;
-//!    the filter's counters and the agent's `explain` follow from [`SourceKind`].
+//!    the filter's counters and the agent's `explain` follow from [`SourceKind`]. The agent's
+//!    `model::native_plan` (xds-agent) must say whether Envoy's route `hash_policy` can hash it
+//!    natively, exactly as this source reads it, or why not.
 //! 3. The key-source row in `docs/filter.md`, and an end-to-end test through Envoy.
 
 pub mod composite;

@@ -61,6 +61,7 @@ services:
   - name: web
     endpoints:
 {endpoints}    affinity:
+      mode: filter
       keys: [{{header: x-user-id}}]
       onMissing: passThrough
     loadBalancer:

@@ -20,10 +20,10 @@ fn two_services_behind_one_listener_use_their_own_key_rules() {
 services:
   - name: svc-a
     endpoints: [{{address: {a1}}}, {{address: {a2}}}]
-    affinity: {{keys: [{{header: x-a}}]}}
+    affinity: {{mode: filter, keys: [{{header: x-a}}]}}
   - name: svc-b
     endpoints: [{{address: {b1}}}, {{address: {b2}}}]
-    affinity: {{keys: [{{header: x-b}}]}}
+    affinity: {{mode: filter, keys: [{{header: x-b}}]}}
     loadBalancer: {{maglev: {{tableSize: 65537}}, hashBalanceFactor: 150}}
 filter:
   wasm: {wasm}
@@ -76,7 +76,7 @@ fn wasm_served_by_the_agent_over_http_with_sha256() {
 services:
   - name: web
     endpoints: [{{address: {w1}}}, {{address: {w2}}}]
-    affinity: {{keys: [{{header: x-user-id}}]}}
+    affinity: {{mode: filter, keys: [{{header: x-user-id}}]}}
 filter:
   wasm: {wasm}
   delivery: remote
@@ -120,7 +120,7 @@ fn dns_named_endpoints_use_strict_dns() {
 services:
   - name: web
     endpoints: [{{address: 'localhost:{p1}', hashKey: dns1}}, {{address: 'localhost:{p2}', hashKey: dns2}}]
-    affinity: {{keys: [{{header: x-user-id}}]}}
+    affinity: {{mode: filter, keys: [{{header: x-user-id}}]}}
 filter: {{wasm: '{wasm}'}}
 ",
         p1 = backends[0].port,

@@ -39,6 +39,7 @@ services:
   - name: web
     endpoints:
 {endpoints}    affinity:
+      mode: filter
       keys: [{{header: {user_header}}}, {{cookie: session}}]
       onMissing: passThrough
     loadBalancer:
@@ -109,7 +110,7 @@ pub fn debug_nodes(agent: &Agent) -> serde_json::Value {
 /// The agent's `/debug/snapshot` as JSON.
 pub fn debug_snapshot(agent: &Agent) -> serde_json::Value {
     let text = agent
-        .admin_get("/debug/snapshot")
+        .debug_get("/debug/snapshot")
         .map(|r| r.body)
         .unwrap_or_default();
     serde_json::from_str(&text)

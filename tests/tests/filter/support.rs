@@ -65,7 +65,8 @@ pub struct Seen {
 }
 
 impl Seen {
-    fn parse(body: &str) -> Seen {
+    /// Parses the demo backend's JSON answer.
+    pub fn parse(body: &str) -> Seen {
         let json: serde_json::Value = serde_json::from_str(body)
             .unwrap_or_else(|error| panic!("backend body {body:?}: {error}"));
         let backend = json["backend"]

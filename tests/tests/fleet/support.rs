@@ -11,10 +11,11 @@ pub const USER_HEADER: &str = "x-user-id";
 
 /// Key sources in order: header, cookie, query, then the client address (X-Forwarded-For with one trusted hop,
 /// falling back to the connection's address when the header is short).
-pub const ALL_SOURCES: &str = r#"{"keys": [{"header": "x-user-id"}, {"cookie": "session"}, {"query": "user"}, {"sourceIp": {"trustedHops": 1}}], "onMissing": "passThrough"}"#;
+pub const ALL_SOURCES: &str = r#"{"mode": "filter", "keys": [{"header": "x-user-id"}, {"cookie": "session"}, {"query": "user"}, {"sourceIp": {"trustedHops": 1}}], "onMissing": "passThrough"}"#;
 
-/// Only the `x-user-id` header; without it Envoy picks a host.
-pub const HEADER_ONLY: &str = r#"{"keys": [{"header": "x-user-id"}], "onMissing": "passThrough"}"#;
+/// Only the `x-user-id` header, in the filter (`auto` would serve it natively); without it Envoy picks a host.
+pub const HEADER_ONLY: &str =
+    r#"{"mode": "filter", "keys": [{"header": "x-user-id"}], "onMissing": "passThrough"}"#;
 
 /// The `_srv_id` cookie; a request without one gets a new session id as its key and a `Set-Cookie`.
 pub const ISSUED_COOKIE: &str = r#"{"keys": [{"cookie": "_srv_id"}], "onMissing": {"issueCookie": {"name": "_srv_id", "ttl": "3600s", "path": "/", "httpOnly": true}}}"#;

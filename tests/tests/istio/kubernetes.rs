@@ -435,8 +435,24 @@ fn the_agent_runs_two_replicas_of_the_serve_command_with_probes_on_its_admin_por
             "--grpc",
             "0.0.0.0:18000",
             "--admin",
-            "0.0.0.0:19000"
+            "0.0.0.0:19000",
+            "--debug-admin",
+            "127.0.0.1:19001"
         ]
+    );
+    // /debug/* stays off the network: loopback only, and no container or Service port for it.
+    assert!(
+        as_array(&container["ports"])
+            .iter()
+            .all(|p| p["containerPort"] != json!(19001)),
+        "the debug port is declared as a container port"
+    );
+    let service = &find(&docs, "Service", "xds-agent").value;
+    assert!(
+        as_array(&service["spec"]["ports"])
+            .iter()
+            .all(|p| p["port"] != json!(19001) && p["targetPort"] != json!(19001)),
+        "the Service exposes the debug port"
     );
     let admin_port = as_array(&container["ports"])
         .iter()

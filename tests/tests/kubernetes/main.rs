@@ -1,4 +1,5 @@
-//! The fake Kubernetes API server (`e2e::kube_api`) against real clients: kubectl lists, gets, selects,
+//! The agent's Kubernetes source against the fake API server with real Envoys and backends ([`agent`]), and
+//! the fake API server (`e2e::kube_api`) against real clients: kubectl lists, gets, selects,
 //! pages and watches through it, and raw HTTP checks what kubectl does not show (410 after compaction,
 //! errors, bookmarks, many watchers over 10,000 endpoints).
 //!
@@ -6,5 +7,7 @@
 
 mod support;
 
+mod agent;
 mod fake_api;
 mod protocol;
+mod shop;

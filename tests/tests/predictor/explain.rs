@@ -1,5 +1,6 @@
 //! `xds-agent explain` against the real system: the real agent serving a config to a real Envoy
-//! running our wasm filter, N real backends. For every key, the backend that answers a request
+//! running our wasm filter — or, for a service served natively, no filter: Envoy's route
+//! `hash_policy` hashes the value itself — N real backends. For every key, the backend that answers a request
 //! carrying `x-user-id: <key>` must be the one `xds-agent explain` prints for that key — ring hash
 //! at the agent's default size and Maglev, several backend counts, weights and `hashKey`s.
 //!
@@ -57,7 +58,15 @@ fn services() -> Vec<Service> {
     ]
 }
 
-fn config(listen_port: u16, services: &[Service], backends: &[Backend]) -> String {
+/// The filter on the `x-user-id` header.
+const FILTER_HEADER: &str = "{mode: filter, keys: [{header: x-user-id}], onMissing: passThrough}";
+/// The same header, served natively by Envoy's route `hash_policy` (`auto`).
+const NATIVE_HEADER: &str = "{keys: [{header: x-user-id}], onMissing: passThrough}";
+/// Every native source in a fallback chain, served natively.
+const NATIVE_CHAIN: &str =
+    "{keys: [{header: x-user-id}, {cookie: session}, {query: user}, {sourceIp: {}}]}";
+
+fn config(listen_port: u16, services: &[Service], backends: &[Backend], affinity: &str) -> String {
     let mut yaml = format!(
         "listeners:\n  - name: ingress\n    address: 127.0.0.1:{listen_port}\n    routes:\n"
     );
@@ -80,7 +89,7 @@ fn config(listen_port: u16, services: &[Service], backends: &[Backend]) -> Strin
             }
         }
         yaml.push_str(&format!(
-            "    affinity:\n      keys: [{{header: x-user-id}}]\n      onMissing: passThrough\n    loadBalancer:\n      {}\n",
+            "    affinity: {affinity}\n    loadBalancer:\n      {}\n",
             service.load_balancer
         ));
     }
@@ -134,11 +143,21 @@ fn simulated(output: &str) -> HashMap<String, u64> {
 
 #[test]
 fn envoy_with_the_agent_and_filter_picks_what_explain_prints() {
+    envoy_picks_what_explain_prints(FILTER_HEADER, "filter");
+}
+
+/// Served natively, Envoy hashes the header's value itself: `explain` and `simulate` must model that.
+#[test]
+fn envoy_serving_natively_picks_what_explain_prints() {
+    envoy_picks_what_explain_prints(NATIVE_HEADER, "native");
+}
+
+fn envoy_picks_what_explain_prints(affinity: &str, served: &str) {
     let backends: Vec<Backend> = (0..7).map(|i| Backend::start(&format!("e{i}"))).collect();
     let services = services();
     let listen_port = free_port();
-    let agent = Agent::start(&config(listen_port, &services, &backends));
-    let _envoy = agent.start_envoy("predictor-explain");
+    let agent = Agent::start(&config(listen_port, &services, &backends, affinity));
+    let _envoy = agent.start_envoy(&format!("predictor-explain-{served}"));
     let config_path = agent.config_path.to_string_lossy().into_owned();
     let name_of: HashMap<String, &str> = backends
         .iter()
@@ -157,7 +176,13 @@ fn envoy_with_the_agent_and_filter_picks_what_explain_prints() {
         for key in &keys {
             args.extend(["--key", key.as_str()]);
         }
-        let predictions = explained(&agent_cli(&args));
+        let output = agent_cli(&args);
+        assert!(
+            output.contains(&format!("affinity:      {served} (")),
+            "{}",
+            &output[..output.len().min(600)]
+        );
+        let predictions = explained(&output);
         assert_eq!(
             predictions.len(),
             KEYS,
@@ -220,6 +245,89 @@ fn envoy_with_the_agent_and_filter_picks_what_explain_prints() {
             &keys_arg,
         ]));
         assert_eq!(table, actual_counts, "{}: simulate vs Envoy", service.name);
+    }
+}
+
+/// Served natively, every source of a fallback chain: for keys given with `--source cookie`, `query` and
+/// `sourceIp`, the backend the real Envoy picks for a request carrying only that source is the one `explain`
+/// prints.
+#[test]
+fn envoy_serving_a_native_chain_picks_what_explain_prints_for_every_source() {
+    const PER_SOURCE: usize = 200;
+    let backends: Vec<Backend> = (0..7).map(|i| Backend::start(&format!("n{i}"))).collect();
+    let services: Vec<Service> = services()
+        .into_iter()
+        .filter(|s| s.name != "ring3")
+        .collect();
+    let listen_port = free_port();
+    let agent = Agent::start(&config(listen_port, &services, &backends, NATIVE_CHAIN));
+    let _envoy = agent.start_envoy("predictor-explain-native-chain");
+    let config_path = agent.config_path.to_string_lossy().into_owned();
+    let name_of: HashMap<String, &str> = backends
+        .iter()
+        .map(|b| (b.address(), b.name.as_str()))
+        .collect();
+    let address = |i: usize| format!("127.0.{}.{}", 3 + i / 200, 1 + i % 200);
+    for service in &services {
+        let path = format!("/{}/x", service.name);
+        let ready = e2e::wait_until(std::time::Duration::from_secs(20), || {
+            http::get(&path)
+                .send(listen_port)
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
+        });
+        assert!(ready, "{}: route never answered 200", service.name);
+        for source in ["header", "cookie", "query", "sourceIp"] {
+            let keys: Vec<String> = (0..PER_SOURCE)
+                .map(|i| match source {
+                    "sourceIp" => address(i),
+                    _ => format!("{source}-key-{i}"),
+                })
+                .collect();
+            let mut args = vec![
+                "explain",
+                "--config",
+                &config_path,
+                "--service",
+                service.name,
+                "--source",
+                source,
+            ];
+            for key in &keys {
+                args.extend(["--key", key.as_str()]);
+            }
+            let output = agent_cli(&args);
+            assert!(
+                output.contains("(native hash_policy, no filter)"),
+                "{output}"
+            );
+            let predictions = explained(&output);
+            let mut mismatches = Vec::new();
+            let mut used = std::collections::BTreeSet::new();
+            for key in &keys {
+                let request = match source {
+                    "header" => http::get(&path).header("x-user-id", key),
+                    "cookie" => http::get(&path).header("cookie", &format!("a=1; session={key}")),
+                    "query" => http::get(&format!("{path}?x=1&user={key}")),
+                    _ => http::get(&path).from_source(key.parse().unwrap()),
+                };
+                let response = request.send_ok(listen_port);
+                assert_eq!(response.status, 200, "{}: {response:?}", service.name);
+                let actual = response.backend().unwrap_or_default().to_owned();
+                used.insert(actual.clone());
+                if actual != name_of[&predictions[key]] {
+                    mismatches.push((key.clone(), predictions[key].clone(), actual));
+                }
+            }
+            assert!(
+                mismatches.is_empty(),
+                "{} --source {source}: {} of {PER_SOURCE} keys went elsewhere than explained, e.g. {:?}",
+                service.name,
+                mismatches.len(),
+                &mismatches[..mismatches.len().min(5)]
+            );
+            assert!(used.len() >= 3, "{} {source}: {used:?}", service.name);
+        }
     }
 }
 

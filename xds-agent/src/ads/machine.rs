@@ -2,6 +2,7 @@
 //! snapshots, answering with [`Step`]s. Both protocols implement it, so the gRPC layer has one
 //! stream loop for state of the world and delta.
 
+use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
@@ -19,6 +20,8 @@ pub trait Machine: Send + 'static {
     type Response: Send + 'static;
     /// `sotw` or `delta`, for logs and metrics.
     const PROTOCOL: &'static str;
+    /// The node a request identifies (Envoy sends it on the first request of a stream).
+    fn node(request: &Self::Request) -> Option<&Node>;
     /// Envoy sent `request`.
     fn on_request(&mut self, request: &Self::Request, snapshot: &Snapshot) -> Step<Self::Response>;
     /// The agent has a new snapshot.
@@ -29,6 +32,9 @@ impl Machine for SotwStream {
     type Request = DiscoveryRequest;
     type Response = DiscoveryResponse;
     const PROTOCOL: &'static str = "sotw";
+    fn node(request: &DiscoveryRequest) -> Option<&Node> {
+        request.node.as_ref()
+    }
     fn on_request(
         &mut self,
         request: &DiscoveryRequest,
@@ -45,6 +51,9 @@ impl Machine for DeltaStream {
     type Request = DeltaDiscoveryRequest;
     type Response = DeltaDiscoveryResponse;
     const PROTOCOL: &'static str = "delta";
+    fn node(request: &DeltaDiscoveryRequest) -> Option<&Node> {
+        request.node.as_ref()
+    }
     fn on_request(
         &mut self,
         request: &DeltaDiscoveryRequest,

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use affinity_core::config::FilterConfig;
-
+use super::affinity;
 use super::kubernetes::{backend, kubernetes_source};
 use super::raw::{
     Element, RawConfig, RawDelivery, RawEndpoint, RawFilter, RawHashFunction, RawHealthCheck,
@@ -19,9 +18,9 @@ use affinity_predictor::{
 
 use crate::documents::FieldPath;
 use crate::model::{
-    AgentConfig, Endpoint, EndpointAddress, EndpointHealth, HashAlgorithm, HashFunction,
-    HealthCheck, Listener, LoadBalancer, Maglev, OutlierDetection, RetryPolicy, RingHash, Route,
-    Service, WasmCode, WasmFilter, parse_duration,
+    AffinityMode, AgentConfig, Endpoint, EndpointAddress, EndpointHealth, HashAlgorithm,
+    HashFunction, HealthCheck, Listener, LoadBalancer, Maglev, OutlierDetection, RetryPolicy,
+    RingHash, Route, Service, WasmCode, WasmFilter, parse_duration,
 };
 
 /// One parsed document of agent configuration and its index among all documents.
@@ -207,19 +206,28 @@ pub fn build(
     let filter_written = documents
         .iter()
         .any(|d| matches!(d.config.filter, Element::Invalid { .. }));
-    if filter.is_none() && !filter_written && services.iter().any(|s| s.affinity.is_some()) {
+    let runs_filter: BTreeSet<&str> = services
+        .iter()
+        .filter(|s| s.filter_affinity().is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    if filter.is_none() && !filter_written && !runs_filter.is_empty() {
         let site = documents.iter().find_map(|d| {
             d.config
                 .services
                 .iter()
-                .position(|s| s.decoded().is_some_and(|s| s.affinity.is_some()))
+                .position(|s| {
+                    s.decoded().is_some_and(|s| {
+                        s.affinity.is_some() && runs_filter.contains(s.name.as_str())
+                    })
+                })
                 .map(|i| (d.doc, i))
         });
         if let Some((doc, i)) = site {
             b.issue(
                 doc,
                 FieldPath::root().key("services").index(i).key("affinity"),
-                "a service has affinity but no document sets filter.wasm",
+                "this service's affinity runs the filter (see affinity.mode) but no document sets filter.wasm",
             );
         }
     }
@@ -364,19 +372,15 @@ fn service(
             "the sum of endpoint weights exceeds 4294967295",
         );
     }
-    let affinity = raw.affinity.as_ref().and_then(|written| {
-        FilterConfig::from_json(written.to_string().as_bytes())
-            .map_err(|errors| {
-                for error in errors.0 {
-                    b.issue(
-                        doc,
-                        path.key("affinity").join_dotted(&error.path),
-                        error.message,
-                    );
-                }
-            })
-            .ok()
-    });
+    let (affinity_mode, affinity) = match raw.affinity.as_ref().map(affinity::decode) {
+        None => (AffinityMode::default(), None),
+        Some(decoded) => {
+            for (field, message) in decoded.problems {
+                b.issue(doc, path.key("affinity").join_dotted(&field), message);
+            }
+            (decoded.mode, decoded.filter)
+        }
+    };
     let load_balancer = load_balancer(
         b,
         doc,
@@ -406,6 +410,7 @@ fn service(
         endpoints,
         kubernetes,
         affinity,
+        affinity_mode,
         load_balancer,
         health_check,
         outlier_detection,

@@ -7,6 +7,7 @@
 //! semantic errors of what did decode) instead of stopping the document. A YAML syntax error, or
 //! a top-level field that is not one of the four, still stops the document.
 
+mod affinity;
 pub mod build;
 mod kubernetes;
 pub mod raw;

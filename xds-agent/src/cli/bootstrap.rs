@@ -1,7 +1,9 @@
-//! `xds-agent bootstrap --node-id ID [--xds ADDR] [--admin-port P] [--delta]`.
+//! `xds-agent bootstrap --node-id ID [--xds ADDR] [--admin-port P] [--delta]
+//! [--tls-ca F [--tls-cert F --tls-key F] [--tls-server-name NAME]]`.
 
 use std::process::ExitCode;
 
+use super::bootstrap_tls::BootstrapTlsArgs;
 use crate::bootstrap::{AdsProtocol, BootstrapOptions, render};
 
 /// Arguments of `bootstrap`.
@@ -22,6 +24,9 @@ pub struct Args {
     /// Use incremental (delta) xDS instead of state of the world.
     #[arg(long)]
     pub delta: bool,
+    /// TLS to the agent.
+    #[command(flatten)]
+    pub tls: BootstrapTlsArgs,
 }
 
 /// Run `bootstrap`.
@@ -37,6 +42,7 @@ pub fn run(args: &Args) -> ExitCode {
         } else {
             AdsProtocol::StateOfTheWorld
         },
+        tls: args.tls.options(),
     };
     match render(&options) {
         Ok(yaml) => {

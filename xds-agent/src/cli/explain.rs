@@ -1,6 +1,8 @@
 //! `xds-agent explain --config F --service S --key K [--key K2 ...] [--source KIND]`: the backend
-//! Envoy picks for a request whose affinity key is K, by reproducing the filter's hashing and
-//! Envoy's ring hash or Maglev with `affinity-predictor`. `--body FILE` (or `-` for standard
+//! Envoy picks for a request whose affinity key is K, by reproducing the filter's hashing (or,
+//! for a service served natively, Envoy's own `hash_policy` over the value) and Envoy's ring hash
+//! or Maglev with `affinity-predictor`. It prints whether the service is served natively or by
+//! the filter, and why. `--body FILE` (or `-` for standard
 //! input) runs the service's whole filter configuration on a JSON request body instead, as the
 //! filter would for a `POST` with `content-type: application/json` and no other key in its headers,
 //! and prints the key it finds, its source and the backend.
@@ -53,6 +55,10 @@ fn explain(args: &Args) -> Result<String, PredictionError> {
     report.push_str(&format!(
         "load balancer: {}\n",
         prediction.describe_load_balancer()
+    ));
+    report.push_str(&format!(
+        "affinity:      {}\n",
+        prediction.describe_affinity()
     ));
     let mut hashes = Vec::new();
     if let Some(path) = &args.body {

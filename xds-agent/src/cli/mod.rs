@@ -2,9 +2,11 @@
 //! with an `Args` struct and a `run` function, and a match arm in [`run`].
 
 pub mod bootstrap;
+pub mod bootstrap_tls;
 pub mod explain;
 mod prediction;
 pub mod serve;
+pub mod serve_tls;
 pub mod simulate;
 pub mod validate;
 

@@ -15,7 +15,9 @@ use affinity_predictor::{Balancer, Host, RingHashFunction, RingHashSettings, hea
 
 use crate::config;
 use crate::lb_defaults::{EffectiveLoadBalancer, effective_load_balancer};
-use crate::model::{Endpoint, EndpointAddress, EndpointHealth, HashFunction, HashPolicy, Service};
+use crate::model::{
+    AffinityPlan, Endpoint, EndpointAddress, EndpointHealth, HashFunction, HashPolicy, Service,
+};
 
 /// Why a prediction cannot be made; printed as is.
 #[derive(Debug)]
@@ -186,6 +188,18 @@ impl ServicePrediction {
         text
     }
 
+    /// How the service's affinity is served, e.g. `native (mode auto; every key source ...)`.
+    #[must_use]
+    pub fn describe_affinity(&self) -> String {
+        match self.service.affinity_summary() {
+            Some(summary) => format!(
+                "{} (mode {}; {})",
+                summary.served, summary.mode, summary.reason
+            ),
+            None => "none (no affinity)".to_owned(),
+        }
+    }
+
     /// How a request carrying affinity key `key` is hashed, step by step.
     ///
     /// # Errors
@@ -195,15 +209,22 @@ impl ServicePrediction {
         key: &str,
         source: Option<&str>,
     ) -> Result<KeyHash, PredictionError> {
-        match (&self.service.hash_policy, &self.service.affinity) {
-            (Some(policy), _) => Ok(KeyHash {
+        match (
+            &self.service.hash_policy,
+            self.service.affinity_plan(),
+            &self.service.affinity,
+        ) {
+            (Some(policy), _, _) => Ok(KeyHash {
                 header: None,
                 hashed: key.as_bytes().to_vec(),
                 hashed_what: describe_policy(policy),
                 hash: header_hash(key.as_bytes()),
             }),
-            (None, Some(filter)) => filter_hash(filter, key, source),
-            (None, None) => Ok(KeyHash {
+            (None, Some(AffinityPlan::Native(policies)), Some(filter)) => {
+                native_hash(filter, &policies, key, source)
+            }
+            (None, _, Some(filter)) => filter_hash(filter, key, source),
+            (None, _, None) => Ok(KeyHash {
                 header: None,
                 hashed: key.as_bytes().to_vec(),
                 hashed_what: "header x-affinity-key (no filter: sent by the client)".to_owned(),
@@ -221,7 +242,7 @@ impl ServicePrediction {
     /// The service hashes natively (no filter reads the body), or no key source finds a key.
     pub fn body_hash(&self, body: &[u8]) -> Result<(KeyHash, SourceKind), PredictionError> {
         let Some(filter) = (self.service.hash_policy.is_none())
-            .then_some(self.service.affinity.as_ref())
+            .then(|| self.service.filter_affinity())
             .flatten()
         else {
             return Err(PredictionError(format!(
@@ -279,23 +300,66 @@ fn describe_policy(policy: &HashPolicy) -> String {
     }
 }
 
-fn filter_hash(
-    filter: &FilterConfig,
-    key: &str,
-    source: Option<&str>,
-) -> Result<KeyHash, PredictionError> {
-    let kind = match source {
+/// The kind `--source` names, or the kind of the first key source.
+fn source_kind(filter: &FilterConfig, source: Option<&str>) -> Result<SourceKind, PredictionError> {
+    match source {
         Some(name) => SourceKind::from_name(name).ok_or_else(|| {
             let kinds = SourceKind::ALL.map(SourceKind::as_str);
             PredictionError(format!(
                 "--source: {name:?} is not one of {}",
                 kinds.join(", ")
             ))
-        })?,
+        }),
         None => filter.keys.first().map(SourceKind::of).ok_or_else(|| {
             PredictionError("affinity.keys: the filter has no key source".to_owned())
-        })?,
+        }),
+    }
+}
+
+/// Served natively: Envoy's `hash_policy` of the first key source of that kind hashes the value
+/// as Envoy reads it (not trimmed, not decoded; an address without its port) — xxHash64, seed 0.
+fn native_hash(
+    filter: &FilterConfig,
+    policies: &[HashPolicy],
+    key: &str,
+    source: Option<&str>,
+) -> Result<KeyHash, PredictionError> {
+    let kind = source_kind(filter, source)?;
+    // A native plan has one policy per key source, in the same order.
+    let policy = filter
+        .keys
+        .iter()
+        .position(|k| SourceKind::of(k) == kind)
+        .and_then(|index| policies.get(index))
+        .ok_or_else(|| {
+            PredictionError(format!(
+                "--source {}: the service has no such key source",
+                kind.as_str()
+            ))
+        })?;
+    let hashed = match policy {
+        HashPolicy::SourceIp => canonical_ip(key.as_bytes())
+            .map(String::into_bytes)
+            .ok_or_else(|| PredictionError(format!("--key: {key:?} is not an IP address")))?,
+        _ => key.as_bytes().to_vec(),
     };
+    Ok(KeyHash {
+        header: None,
+        hash: header_hash(&hashed),
+        hashed,
+        hashed_what: format!(
+            "{} (native hash_policy, no filter)",
+            describe_policy(policy)
+        ),
+    })
+}
+
+fn filter_hash(
+    filter: &FilterConfig,
+    key: &str,
+    source: Option<&str>,
+) -> Result<KeyHash, PredictionError> {
+    let kind = source_kind(filter, source)?;
     let empty = || {
         PredictionError("--key: empty after trimming; the filter treats it as missing".to_owned())
     };
@@ -370,6 +434,31 @@ mod tests {
         );
         assert!(web.request_hash("x", Some("body")).is_err());
         assert!(web.request_hash("   ", None).is_err());
+    }
+
+    #[test]
+    fn served_natively_envoy_hashes_the_value_of_the_source() {
+        let text = "services:\n  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n    affinity: {keys: [{header: x-user-id}, {cookie: s}, {query: u}, {sourceIp: {}}]}\n";
+        let source = crate::documents::Source {
+            file: "n.yaml".into(),
+            text: text.to_owned(),
+        };
+        let config = config::load_sources(&[source]).unwrap();
+        let web = ServicePrediction::of(config.services[0].clone());
+        assert!(web.describe_affinity().starts_with("native (mode auto; "));
+        let key = web.request_hash("Alice", None).unwrap();
+        assert_eq!(key.header, None);
+        assert_eq!(key.hash, xxhash64(b"Alice", 0));
+        assert_eq!(
+            key.hashed_what,
+            "header x-user-id (native hash_policy, no filter)"
+        );
+        let by_ip = web.request_hash("10.0.0.7:5555", Some("sourceIp")).unwrap();
+        assert_eq!(by_ip.hash, xxhash64(b"10.0.0.7", 0));
+        let by_query = web.request_hash("a%20b", Some("query")).unwrap();
+        assert_eq!(by_query.hash, xxhash64(b"a%20b", 0), "not decoded");
+        assert!(web.request_hash("x", Some("jsonBody")).is_err());
+        assert!(web.body_hash(b"{}").is_err(), "no filter reads the body");
     }
 
     #[test]

@@ -1,20 +1,22 @@
-//! `xds-agent serve --config F [--grpc ADDR] [--admin ADDR] [--kubeconfig F]`: load, serve,
-//! watch, stop on SIGTERM / Ctrl-C. With a `kubernetes:` section, the agent also watches the API
-//! server and serves nothing until every watch has synced once.
+//! `xds-agent serve --config F [--grpc ADDR] [--admin ADDR] [--debug-admin ADDR]
+//! [--tls-cert F --tls-key F [--client-ca F]] [--kubeconfig F]`: load, serve, watch, stop on
+//! SIGTERM / Ctrl-C. With a `kubernetes:` section, the agent also watches the API server and
+//! serves nothing until every watch has synced once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use std::sync::Arc;
-
+use super::serve_tls::TlsArgs;
 use crate::config;
 use crate::kubernetes::{self, ClusterStatus};
 use crate::model::KubernetesSource;
 use crate::reload::{ClusterInput, watch_config};
+use crate::server::tls::ReloadingServerConfig;
 use crate::server::{admin, grpc};
 use crate::state::{AgentState, Published, publish};
 use crate::translate::TranslateOptions;
@@ -31,13 +33,20 @@ pub struct Args {
     /// ADS gRPC listen address.
     #[arg(long, default_value = "127.0.0.1:18000")]
     pub grpc: SocketAddr,
-    /// Admin HTTP listen address.
+    /// Admin HTTP listen address: /healthz, /readyz, /metrics and the remote `.wasm`.
     #[arg(long, default_value = "127.0.0.1:19000")]
     pub admin: SocketAddr,
     /// kubeconfig of the API server for the `kubernetes:` source (default: the pod's service
     /// account in a cluster, else KUBECONFIG or ~/.kube/config).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// Debug HTTP listen address: /debug/snapshot and /debug/nodes (the whole configuration and
+    /// every node; keep it off the network, e.g. 127.0.0.1:19001). Not served without it.
+    #[arg(long)]
+    pub debug_admin: Option<SocketAddr>,
+    /// TLS on the ADS port.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// Run `serve`.
@@ -72,6 +81,18 @@ pub fn run(args: &Args) -> ExitCode {
             }
         },
     };
+    let tls = match args
+        .tls
+        .files()
+        .map(ReloadingServerConfig::load)
+        .transpose()
+    {
+        Ok(tls) => tls.map(Arc::new),
+        Err(message) => {
+            tracing::error!("{message}; not starting");
+            return ExitCode::from(super::EXIT_INVALID_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -83,7 +104,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args, start, options)) {
+    match runtime.block_on(serve(args, start, options, tls)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -100,7 +121,12 @@ enum Start {
     Cluster(KubernetesSource),
 }
 
-async fn serve(args: &Args, start: Start, options: TranslateOptions) -> Result<(), String> {
+async fn serve(
+    args: &Args,
+    start: Start,
+    options: TranslateOptions,
+    tls: Option<Arc<ReloadingServerConfig>>,
+) -> Result<(), String> {
     let (stop, stopped) = watch::channel(false);
     let (state, cluster, version) = match start {
         Start::Files(published) => {
@@ -136,9 +162,38 @@ async fn serve(args: &Args, start: Start, options: TranslateOptions) -> Result<(
     let admin_listener = tokio::net::TcpListener::bind(args.admin)
         .await
         .map_err(|e| format!("cannot listen on --admin {}: {e}", args.admin))?;
-    tracing::info!(grpc = %args.grpc, admin = %args.admin, config = %args.config.display(), %version, "serving");
-    let grpc_task = tokio::spawn(grpc::serve(grpc_listener, state.clone(), stopped.clone()));
-    let admin_task = tokio::spawn(admin::serve(admin_listener, state.clone(), stopped.clone()));
+    let debug_listener = match args.debug_admin {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen on --debug-admin {address}: {e}"))?,
+        ),
+        None => None,
+    };
+    let transport = match &tls {
+        Some(tls) if tls.requires_client_certificates() => "mTLS",
+        Some(_) => "TLS",
+        None => "plaintext",
+    };
+    tracing::info!(grpc = %args.grpc, %transport, admin = %args.admin, debug_admin = ?args.debug_admin, config = %args.config.display(), %version, "serving");
+    let grpc_task = tokio::spawn(grpc::serve(
+        grpc_listener,
+        state.clone(),
+        stopped.clone(),
+        tls,
+    ));
+    let admin_task = tokio::spawn(admin::serve(
+        admin_listener,
+        admin::router(state.clone()),
+        stopped.clone(),
+    ));
+    let debug_task = debug_listener.map(|listener| {
+        tokio::spawn(admin::serve(
+            listener,
+            admin::debug_router(state.clone()),
+            stopped.clone(),
+        ))
+    });
     let reload_task = tokio::spawn(watch_config(
         args.config.clone(),
         state,
@@ -150,14 +205,19 @@ async fn serve(args: &Args, start: Start, options: TranslateOptions) -> Result<(
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        let (grpc, admin, _) = tokio::join!(grpc_task, admin_task, reload_task);
-        (grpc, admin)
+        let debug = async {
+            match debug_task {
+                Some(task) => task.await,
+                None => Ok(Ok(())),
+            }
+        };
+        tokio::join!(grpc_task, admin_task, debug, reload_task)
     })
     .await;
     match finished {
-        Ok((Ok(Ok(())), Ok(Ok(())))) => Ok(()),
-        Ok((grpc, admin)) => Err(format!(
-            "server error at shutdown: grpc {grpc:?}, admin {admin:?}"
+        Ok((Ok(Ok(())), Ok(Ok(())), Ok(Ok(())), _)) => Ok(()),
+        Ok((grpc, admin, debug, _)) => Err(format!(
+            "server error at shutdown: grpc {grpc:?}, admin {admin:?}, debug admin {debug:?}"
         )),
         Err(_) => Err("servers did not stop within the shutdown grace period".to_owned()),
     }

@@ -91,11 +91,26 @@ fn documents_and_files_are_merged_and_cross_referenced() {
 
 #[test]
 fn affinity_requires_a_filter_and_unreadable_paths_are_one_error() {
-    let text = "services:\n  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n    affinity: {keys: [{header: x}]}\n";
+    let text = "services:\n  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n    affinity: {keys: [{header: x}], lowercase: true}\n";
     let errors = load_sources(&[source("f.yaml", text)]).unwrap_err();
     assert!(
         errors.to_string().contains(
-            "services[0].affinity: a service has affinity but no document sets filter.wasm"
+            "services[0].affinity: this service's affinity runs the filter (see affinity.mode) but no document sets filter.wasm"
+        ),
+        "{errors}"
+    );
+    // Served natively, the same affinity needs no filter at all.
+    let native = "services:\n  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n    affinity: {keys: [{header: x}]}\n";
+    let config = load_sources(&[source("n.yaml", native)]).unwrap();
+    assert_eq!(
+        config.services[0].affinity_plan().map(|p| p.served_as()),
+        Some("native")
+    );
+    let forced = "services:\n  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n    affinity:\n      mode: native\n      keys: [{header: x}, {composite: [{header: a}, {header: b}]}]\n";
+    let errors = load_sources(&[source("m.yaml", forced)]).unwrap_err();
+    assert!(
+        errors.to_string().contains(
+            "m.yaml:6:39: services[0].affinity.keys[1].composite: mode native: cannot be native: a composite key"
         ),
         "{errors}"
     );

@@ -6,7 +6,7 @@
 //! detection and connection pool, and adds the rule's opt-in extensions.
 
 use crate::documents::{ConfigError, FieldPath, Position};
-use crate::model::{HashPolicy, Service};
+use crate::model::{AffinityMode, HashPolicy, Service};
 
 use super::annotations::{self, Extensions};
 use super::traffic_policy::{PortPolicy, RulePolicy};
@@ -118,6 +118,8 @@ impl AgentServiceRule {
             .map_err(|message| self.error(message))?;
         service.hash_policy = hash_policy;
         service.affinity = affinity;
+        // The rule's hash policy hashes the filter's output header: the filter must run.
+        service.affinity_mode = AffinityMode::Filter;
         service.load_balancer.algorithm = policy.algorithm.clone();
         if self.extensions.hash_balance_factor.is_some() {
             service.load_balancer.hash_balance_factor = self.extensions.hash_balance_factor;

@@ -28,7 +28,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::documents::{ConfigError, Document, FieldPath, Position};
-use crate::model::{AgentConfig, Listener, LoadBalancer, RetryPolicy, Route, Service};
+use crate::model::{
+    AffinityMode, AgentConfig, Listener, LoadBalancer, RetryPolicy, Route, Service,
+};
 
 use annotations::Extensions;
 use objects::{DestinationRuleSpec, ServiceEntrySpec};
@@ -331,6 +333,8 @@ fn service<'a>(
         endpoints,
         kubernetes: None,
         affinity,
+        // Istio's DestinationRule semantics: the route hashes the filter's output header.
+        affinity_mode: AffinityMode::Filter,
         load_balancer: LoadBalancer {
             algorithm: policy.algorithm,
             hash_balance_factor: rule.extensions.hash_balance_factor,

@@ -4,10 +4,12 @@
 //! The types are public so that other front ends (Istio DestinationRule / ServiceEntry /
 //! WorkloadEntry) can build them directly.
 
+mod affinity_mode;
 mod connection_pool;
 mod duration;
 mod hash_policy;
 mod kubernetes;
+mod native_plan;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,10 +17,12 @@ use std::time::Duration;
 
 use affinity_core::config::FilterConfig;
 
+pub use affinity_mode::{AffinityMode, AffinityPlan, AffinitySummary};
 pub use connection_pool::ConnectionPool;
 pub use duration::parse_duration;
 pub use hash_policy::{CookieAttribute, HashPolicy};
 pub use kubernetes::{KubernetesBackend, KubernetesSource, RingIdentity, ServicePortRef};
+pub use native_plan::{NotNative, native_plan};
 
 /// Everything the agent serves.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +72,9 @@ pub struct Service {
     /// The affinity filter's configuration for requests routed to this service; `None` runs no
     /// filter (requests without `x-affinity-key` are then spread by Envoy's random fallback).
     pub affinity: Option<FilterConfig>,
+    /// Where `affinity` runs: Envoy's native route `hash_policy` or the filter
+    /// (see [`Service::affinity_plan`]).
+    pub affinity_mode: AffinityMode,
     /// Ring hash or Maglev, and bounded load.
     pub load_balancer: LoadBalancer,
     /// Active HTTP health checking.
@@ -94,6 +101,41 @@ impl Service {
         self.endpoints
             .iter()
             .any(|e| matches!(e.address, EndpointAddress::Dns { .. }))
+    }
+
+    /// How `affinity` is served; `None` without `affinity`. A service with its own
+    /// [`hash_policy`](Service::hash_policy) (Istio mode) always runs the filter: that policy
+    /// hashes the filter's output header.
+    #[must_use]
+    pub fn affinity_plan(&self) -> Option<AffinityPlan> {
+        let affinity = self.affinity.as_ref()?;
+        let mode = if self.hash_policy.is_some() {
+            AffinityMode::Filter
+        } else {
+            self.affinity_mode
+        };
+        Some(AffinityPlan::decide(mode, affinity))
+    }
+
+    /// The mode, how it is served and why; `None` without `affinity`.
+    #[must_use]
+    pub fn affinity_summary(&self) -> Option<AffinitySummary> {
+        let plan = self.affinity_plan()?;
+        let mode = if self.hash_policy.is_some() {
+            AffinityMode::Filter
+        } else {
+            self.affinity_mode
+        };
+        Some(AffinitySummary::of(mode, &plan))
+    }
+
+    /// The affinity filter's configuration when the filter runs on this service's routes.
+    #[must_use]
+    pub fn filter_affinity(&self) -> Option<&FilterConfig> {
+        match self.affinity_plan()? {
+            AffinityPlan::Filter(_) => self.affinity.as_ref(),
+            AffinityPlan::Native(_) => None,
+        }
     }
 }
 

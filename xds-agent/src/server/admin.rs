@@ -1,6 +1,11 @@
-//! Admin HTTP: `/healthz`, `/readyz`, `/metrics`, `/debug/snapshot`, `/debug/nodes`,
-//! `/debug/kubernetes`, and the
-//! filter's `.wasm` at `/wasm/<sha256>.wasm` for `filter.delivery: remote`.
+//! The admin HTTP servers.
+//!
+//! - [`router`] (`--admin`): what kubelet probes, Prometheus and Envoy need — `/healthz`,
+//!   `/readyz`, `/metrics`, and the filter's `.wasm` at `/wasm/<sha256>.wasm` for
+//!   `filter.delivery: remote`. Safe to expose on the pod network.
+//! - [`debug_router`] (`--debug-admin`, only when given; meant for 127.0.0.1): `/debug/snapshot`,
+//!   `/debug/nodes` and `/debug/kubernetes`: the whole configuration, every node and what the
+//!   Kubernetes source sees — for an operator only.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,35 +21,40 @@ use tokio::sync::watch;
 use crate::snapshot::ResourceType;
 use crate::state::AgentState;
 
-/// The admin router.
+/// The admin router: probes, metrics and the `.wasm` module.
 pub fn router(state: Arc<AgentState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/debug/snapshot", get(debug_snapshot))
-        .route("/debug/nodes", get(debug_nodes))
-        .route("/debug/kubernetes", get(debug_kubernetes))
         .route("/wasm/{file}", get(wasm))
         .with_state(state)
 }
 
-/// Serve the admin API on `listener` until `shutdown` turns true.
+/// The debug router: `/debug/snapshot` and `/debug/nodes`.
+pub fn debug_router(state: Arc<AgentState>) -> Router {
+    Router::new()
+        .route("/debug/snapshot", get(debug_snapshot))
+        .route("/debug/nodes", get(debug_nodes))
+        .route("/debug/kubernetes", get(debug_kubernetes))
+        .with_state(state)
+}
+
+/// Serve `app` on `listener` until `shutdown` turns true.
 ///
 /// # Errors
 /// The I/O error that stopped the server.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: Arc<AgentState>,
+    app: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
         .await
 }
-
 async fn readyz(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
     // Ready once a complete snapshot is served (with a Kubernetes source: after every watch has
     // synced); reloads never unpublish it.
@@ -87,7 +97,15 @@ struct SnapshotView {
     version: String,
     config_hash: String,
     wasm_sha256: Option<String>,
+    affinity: BTreeMap<String, AffinityView>,
     types: BTreeMap<&'static str, TypeView>,
+}
+
+#[derive(Serialize)]
+struct AffinityView {
+    mode: &'static str,
+    served: &'static str,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -122,6 +140,18 @@ async fn debug_snapshot(State(state): State<Arc<AgentState>>) -> Json<SnapshotVi
         version: published.snapshot.version.clone(),
         config_hash: published.config_hash.clone(),
         wasm_sha256: published.wasm.as_ref().map(|w| w.sha256.clone()),
+        affinity: published
+            .affinity
+            .iter()
+            .map(|(name, summary)| {
+                let view = AffinityView {
+                    mode: summary.mode,
+                    served: summary.served,
+                    reason: summary.reason.clone(),
+                };
+                (name.clone(), view)
+            })
+            .collect(),
         types,
     })
 }

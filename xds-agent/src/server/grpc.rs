@@ -1,5 +1,8 @@
 //! tonic ADS service: moves bytes between Envoy and one [`crate::ads`] state machine per stream
 //! (spawned task + mpsc + `ReceiverStream`), records events, and ends streams on shutdown.
+//! With client certificates, a stream's first request must come from a node its certificate
+//! names ([`PeerIdentity::admits`]); otherwise the stream ends with `PERMISSION_DENIED` before
+//! any resource is sent.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::ads::delta::DeltaStream;
 use crate::ads::sotw::SotwStream;
 use crate::ads::{Event, Machine};
+use crate::server::tls::{PeerIdentity, ReloadingServerConfig, accept};
 use crate::state::AgentState;
 
 /// HTTP/2 PING interval on idle ADS connections.
@@ -33,21 +37,54 @@ const STREAM_BUFFER: usize = 16;
 pub struct AdsService {
     state: Arc<AgentState>,
     shutdown: watch::Receiver<bool>,
+    check_identity: bool,
 }
+
+/// Whether a stream may be served: not checked (no client certificates), admitted by this
+/// identity, or refused before its first request.
+type Admission = Option<Result<PeerIdentity, Status>>;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 impl AdsService {
-    /// A service serving `state`'s snapshots until `shutdown` turns true.
+    /// A service serving `state`'s snapshots until `shutdown` turns true; with
+    /// `check_identity`, each stream's node must match its client certificate.
     #[must_use]
-    pub fn new(state: Arc<AgentState>, shutdown: watch::Receiver<bool>) -> Self {
-        Self { state, shutdown }
+    pub fn new(
+        state: Arc<AgentState>,
+        shutdown: watch::Receiver<bool>,
+        check_identity: bool,
+    ) -> Self {
+        Self {
+            state,
+            shutdown,
+            check_identity,
+        }
+    }
+
+    /// The identity of the client certificate on `request`'s connection, when identities are
+    /// checked.
+    fn admission<T>(&self, request: &Request<T>) -> Admission {
+        if !self.check_identity {
+            return None;
+        }
+        let leaf = request
+            .peer_certs()
+            .and_then(|chain| chain.first().map(|leaf| PeerIdentity::from_der(leaf)));
+        Some(match leaf {
+            Some(Ok(identity)) => Ok(identity),
+            Some(Err(reason)) => Err(Status::permission_denied(reason)),
+            None => Err(Status::permission_denied(
+                "a client certificate is required on this ADS port",
+            )),
+        })
     }
 
     fn spawn<M: Machine>(
         &self,
         mut machine: M,
         mut inbound: Streaming<M::Request>,
+        mut admission: Admission,
     ) -> ResponseStream<M::Response>
     where
         M::Request: prost::Message + Default,
@@ -73,6 +110,12 @@ impl AdsService {
                 let step = tokio::select! {
                     message = inbound.message() => match message {
                         Ok(Some(request)) => {
+                            if let Some(admission) = admission.take()
+                                && let Err(refusal) = session.admit(admission, M::node(&request))
+                            {
+                                let _ = tx.send(Err(refusal)).await;
+                                break;
+                            }
                             // Not marked as seen: if the snapshot changed, the `changed()` arm
                             // still fires and pushes the other types.
                             let published = snapshots.borrow().clone();
@@ -115,6 +158,31 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// Whether the node of a stream's first request is one its client certificate names; a
+    /// refusal is logged (naming both) and counted.
+    fn admit(
+        &self,
+        admission: Result<PeerIdentity, Status>,
+        node: Option<&envoy_types::pb::envoy::config::core::v3::Node>,
+    ) -> Result<(), Status> {
+        let (id, cluster) = node.map_or(("", ""), |n| (n.id.as_str(), n.cluster.as_str()));
+        let refusal = match admission {
+            Ok(identity) if identity.admits(id, cluster) => return Ok(()),
+            Ok(identity) => {
+                tracing::warn!(node = %id, node_cluster = %cluster, certificate = %identity, protocol = self.protocol, "ADS stream refused: the node matches no name in its client certificate");
+                Status::permission_denied(format!(
+                    "node id {id:?} (cluster {cluster:?}) matches no name in the client certificate ({identity}); expected a DNS SAN equal to the node id or cluster, or a SPIFFE ID equal to the node id or ending in /<node id or cluster>"
+                ))
+            }
+            Err(refusal) => {
+                tracing::warn!(node = %id, node_cluster = %cluster, error = %refusal.message(), protocol = self.protocol, "ADS stream refused");
+                refusal
+            }
+        };
+        self.state.metrics.identity_refused();
+        Err(refusal)
+    }
+
     fn record(&mut self, events: &[Event]) {
         for event in events {
             self.state.metrics.record(event);
@@ -176,22 +244,29 @@ impl AggregatedDiscoveryService for AdsService {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        Ok(Response::new(
-            self.spawn(SotwStream::new(), request.into_inner()),
-        ))
+        let admission = self.admission(&request);
+        Ok(Response::new(self.spawn(
+            SotwStream::new(),
+            request.into_inner(),
+            admission,
+        )))
     }
 
     async fn delta_aggregated_resources(
         &self,
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        Ok(Response::new(
-            self.spawn(DeltaStream::new(), request.into_inner()),
-        ))
+        let admission = self.admission(&request);
+        Ok(Response::new(self.spawn(
+            DeltaStream::new(),
+            request.into_inner(),
+            admission,
+        )))
     }
 }
 
-/// Serve ADS on `listener` until `shutdown` turns true.
+/// Serve ADS on `listener` until `shutdown` turns true: plain HTTP/2, or TLS with `tls` (whose
+/// files are watched for changes meanwhile).
 ///
 /// # Errors
 /// The transport error that stopped the server.
@@ -199,20 +274,36 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AgentState>,
     shutdown: watch::Receiver<bool>,
+    tls: Option<Arc<ReloadingServerConfig>>,
 ) -> Result<(), tonic::transport::Error> {
-    let service = AdsService::new(state, shutdown.clone());
-    let mut until = shutdown;
-    tonic::transport::Server::builder()
+    let check_identity = tls
+        .as_ref()
+        .is_some_and(|tls| tls.requires_client_certificates());
+    let service = AdsService::new(state.clone(), shutdown.clone(), check_identity);
+    let mut until = shutdown.clone();
+    let stop = async move {
+        let _ = until.wait_for(|stop| *stop).await;
+    };
+    let router = tonic::transport::Server::builder()
         // Detect Envoys that vanished without closing their connection (network partition),
         // so their streams end and /debug/nodes and xds_connected_nodes stay truthful.
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .add_service(AggregatedDiscoveryServiceServer::new(service))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async move {
-                let _ = until.wait_for(|stop| *stop).await;
-            },
-        )
-        .await
+        .add_service(AggregatedDiscoveryServiceServer::new(service));
+    match tls {
+        None => {
+            router
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    stop,
+                )
+                .await
+        }
+        Some(tls) => {
+            tokio::spawn(tls.clone().watch(state.clone(), shutdown));
+            router
+                .serve_with_incoming_shutdown(accept::incoming(listener, tls, state), stop)
+                .await
+        }
+    }
 }

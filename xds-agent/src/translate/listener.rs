@@ -1,4 +1,5 @@
-//! Listener: one HTTP connection manager with RDS, one affinity filter per service (ECDS), router.
+//! Listener: one HTTP connection manager with RDS, one affinity filter per service whose affinity
+//! runs the filter (ECDS; a service served natively has none), router.
 //! When a service's filter reads request bodies, the listener's buffer limit is raised to fit
 //! them: Envoy answers 413 when a held request's buffered body passes that limit.
 
@@ -33,7 +34,7 @@ fn buffer_limit(model: &model::Listener, services: &[Service]) -> Option<u32> {
                 .iter()
                 .any(|route| route.service == service.name)
         })
-        .filter_map(|service| service.affinity.as_ref())
+        .filter_map(Service::filter_affinity)
         .filter(|affinity| affinity.reads_body())
         .map(|affinity| affinity.max_body_bytes)
         .max()?;
@@ -49,7 +50,7 @@ pub fn listener(model: &model::Listener, services: &[Service]) -> Listener {
     for route in &model.routes {
         let has_affinity = services
             .iter()
-            .any(|s| s.name == route.service && s.affinity.is_some());
+            .any(|s| s.name == route.service && s.filter_affinity().is_some());
         if has_affinity && !seen.contains(&route.service) {
             seen.push(route.service.clone());
             http_filters.push(affinity_filter(&route.service));

@@ -9,6 +9,10 @@
 //! `disabled: true`; every route enables only its own service's filter with
 //! `typed_per_filter_config: {affinity.<service>: envoy.config.route.v3.FilterConfig {}}`.
 //! Changing a service's key sources changes only its ECDS resource, never a listener.
+//!
+//! A service whose affinity Envoy can hash natively ([`crate::model::AffinityPlan::Native`]) has
+//! no filter, no ECDS resource and no `typed_per_filter_config`: its routes carry the native
+//! `hash_policy` entries instead (so switching a service between modes does change the listener).
 
 mod cluster;
 mod common;
@@ -75,7 +79,7 @@ pub fn translate(config: &AgentConfig, options: &TranslateOptions) -> Resources 
         if !service.uses_dns() {
             resources.load_assignments.push(load_assignment(service));
         }
-        if let (Some(affinity), Some(filter_model)) = (&service.affinity, &config.filter) {
+        if let (Some(affinity), Some(filter_model)) = (service.filter_affinity(), &config.filter) {
             resources.extension_configs.push(extension_config(
                 &service.name,
                 affinity,

@@ -1,4 +1,5 @@
-//! Route configuration: prefix routes hashing the affinity filter's output header.
+//! Route configuration: prefix routes hashing the affinity filter's output header, or — for a
+//! service served natively — the request properties its key sources read.
 
 use std::collections::HashMap;
 
@@ -19,7 +20,7 @@ use envoy_types::util::pack_any;
 
 use super::common::{duration, u32_value};
 use super::filter::filter_name;
-use crate::model::{self, Service};
+use crate::model::{self, AffinityPlan, Service};
 
 /// The route configuration `<listener name>` for `listener`: one virtual host matching every
 /// domain, one route per configured route.
@@ -56,7 +57,7 @@ fn route(route: &model::Route, service: &Service) -> Route {
         ..RouteAction::default()
     };
     let mut typed_per_filter_config = HashMap::new();
-    if service.affinity.is_some() {
+    if service.filter_affinity().is_some() {
         // Enables this service's affinity filter (disabled by default in the HCM) on this route only.
         // `config` must be present but empty: Envoy rejects a FilterConfig without `config`, and
         // treats an empty one as "enabled, no route-specific configuration".
@@ -74,29 +75,47 @@ fn route(route: &model::Route, service: &Service) -> Route {
         }),
         action: Some(Action::Route(action)),
         typed_per_filter_config,
+        request_headers_to_remove: native_removed_headers(service),
         ..Route::default()
     }
 }
 
-/// What the route hashes: the service's own policy; else the header its affinity filter writes
-/// (after removing every copy the client sent); else nothing — a header no filter strips is one
-/// any client can set, so it must never choose the backend (Envoy then picks any host, as istiod's
-/// routes do for a `consistentHash` without a key).
+/// What the route hashes: the service's own policy; else, served natively, the request
+/// properties its key sources read, each policy `terminal` (Envoy skips a policy that finds
+/// nothing and stops at the first that does: the filter's ordered fallback); else the header its
+/// affinity filter writes (after removing every copy the client sent); else nothing — a header no
+/// filter strips is one any client can set, so it must never choose the backend (Envoy then picks
+/// any host, as istiod's routes do for a `consistentHash` without a key).
 fn route_hash_policy(service: &Service) -> Vec<HashPolicy> {
     if let Some(policy) = &service.hash_policy {
         return vec![super::hash_policy::route_hash_policy(policy)];
     }
-    service
-        .affinity
-        .iter()
-        .map(|affinity| HashPolicy {
+    match (service.affinity_plan(), &service.affinity) {
+        (Some(AffinityPlan::Native(policies)), _) => policies
+            .iter()
+            .map(|policy| HashPolicy {
+                terminal: true,
+                ..super::hash_policy::route_hash_policy(policy)
+            })
+            .collect(),
+        (Some(AffinityPlan::Filter(_)), Some(affinity)) => vec![HashPolicy {
             policy_specifier: Some(PolicySpecifier::Header(Header {
                 header_name: affinity.output_header.clone(),
                 ..Header::default()
             })),
             terminal: false,
-        })
-        .collect()
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// Served natively, no filter removes the output header a client sends; the route does, so a
+/// backend never sees a key the client chose, as with the filter.
+fn native_removed_headers(service: &Service) -> Vec<String> {
+    match (service.affinity_plan(), &service.affinity) {
+        (Some(AffinityPlan::Native(_)), Some(affinity)) => vec![affinity.output_header.clone()],
+        _ => Vec::new(),
+    }
 }
 
 /// Retries that avoid the hosts already tried, so a failed host's keys land on the next host.

@@ -75,7 +75,7 @@ fn route_action(resources: &Resources) -> RouteAction {
     }
 }
 
-const THREE: &str = "  - name: web\n    endpoints: [{address: '10.0.0.1:80'}, {address: '10.0.0.2:80'}, {address: '10.0.0.3:80'}]\n    affinity: {keys: [{header: x-user-id}]}\n";
+const THREE: &str = "  - name: web\n    endpoints: [{address: '10.0.0.1:80'}, {address: '10.0.0.2:80'}, {address: '10.0.0.3:80'}]\n    affinity: {mode: filter, keys: [{header: x-user-id}]}\n";
 
 #[test]
 fn ring_hash_defaults_size_the_ring_for_the_endpoint_count() {
@@ -261,6 +261,50 @@ fn route_hashes_the_filter_output_header_and_enables_only_its_filter() {
         panic!()
     };
     assert_eq!(discovery.type_urls, [Wasm::type_url()]);
+}
+
+/// Served natively: the route hashes each source itself, each policy terminal (Envoy's ordered
+/// fallback), strips a client's `x-affinity-key`, and no filter or ECDS resource exists.
+#[test]
+fn a_native_service_hashes_its_sources_itself_and_runs_no_filter() {
+    let r = resources(
+        "  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n    affinity: {keys: [{header: x-user-id}, {cookie: s}, {query: u}, {sourceIp: {}}]}\n",
+    );
+    let action = route_action(&r);
+    assert!(action.hash_policy.iter().all(|p| p.terminal));
+    let specifiers: Vec<String> = action
+        .hash_policy
+        .iter()
+        .map(|p| match p.policy_specifier.as_ref().unwrap() {
+            PolicySpecifier::Header(h) => format!("header {}", h.header_name),
+            PolicySpecifier::Cookie(c) => format!("cookie {} ttl {:?}", c.name, c.ttl),
+            PolicySpecifier::QueryParameter(q) => format!("query {}", q.name),
+            PolicySpecifier::ConnectionProperties(c) => format!("source_ip {}", c.source_ip),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        specifiers,
+        [
+            "header x-user-id",
+            "cookie s ttl None",
+            "query u",
+            "source_ip true"
+        ]
+    );
+    let route = &r.route_configurations[0].virtual_hosts[0].routes[0];
+    assert!(route.typed_per_filter_config.is_empty());
+    assert_eq!(route.request_headers_to_remove, ["x-affinity-key"]);
+    assert!(r.extension_configs.is_empty());
+    let Some(NetworkConfigType::TypedConfig(any)) =
+        &r.listeners[0].filter_chains[0].filters[0].config_type
+    else {
+        panic!()
+    };
+    let hcm: HttpConnectionManager = unpack(any);
+    let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["envoy.filters.http.router"]);
+    assert!(Snapshot::new(&r).is_ok());
 }
 
 /// A header no filter strips is one any client sets: a service without `affinity` (and without an
