@@ -296,7 +296,7 @@ async fn run(args: &Args, workdir: &Path) -> Result<String, BoxError> {
         }
     };
     let grpc = free_port()?;
-    let admin = Admin::on_port(free_port()?);
+    let admin = Admin::on_ports(free_port()?, free_port()?);
     let log = std::fs::File::create(workdir.join("agent.log"))?;
     let mut command = Command::new(&args.agent);
     command

@@ -1,6 +1,5 @@
-//! The agent's admin HTTP as `ads_load` uses it: `/readyz` and the snapshot's EDS version at
-//! `/debug/snapshot`. The admin address and the `/debug/*` address are named here and nowhere else,
-//! so moving `/debug/*` to another listener changes only this file.
+//! The agent's admin HTTP as `ads_load` uses it: `/readyz` on `--admin` and the snapshot's EDS
+//! version at `/debug/snapshot` on `--debug-admin`. Both addresses are named here and nowhere else.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -13,22 +12,29 @@ use super::BoxError;
 /// `/debug/snapshot`'s path.
 const DEBUG_SNAPSHOT: &str = "/debug/snapshot";
 
-/// Where the agent serves its admin API (and `/debug/*`).
+/// Where the agent serves its admin API and `/debug/*`.
 pub struct Admin {
     admin: SocketAddr,
+    debug: SocketAddr,
 }
 
 impl Admin {
-    /// The admin API on `127.0.0.1:port`.
-    pub fn on_port(port: u16) -> Admin {
+    /// The admin API on `127.0.0.1:admin_port`, `/debug/*` on `127.0.0.1:debug_port`.
+    pub fn on_ports(admin_port: u16, debug_port: u16) -> Admin {
         Admin {
-            admin: SocketAddr::from(([127, 0, 0, 1], port)),
+            admin: SocketAddr::from(([127, 0, 0, 1], admin_port)),
+            debug: SocketAddr::from(([127, 0, 0, 1], debug_port)),
         }
     }
 
-    /// The `xds-agent serve` arguments that put the admin API (and `/debug/*`) there.
+    /// The `xds-agent serve` arguments that put them there.
     pub fn agent_args(&self) -> Vec<String> {
-        vec!["--admin".to_owned(), self.admin.to_string()]
+        vec![
+            "--admin".to_owned(),
+            self.admin.to_string(),
+            "--debug-admin".to_owned(),
+            self.debug.to_string(),
+        ]
     }
 
     /// Waits until `/readyz` answers 200 (a connection refused or a 503 is "not yet").
@@ -57,7 +63,7 @@ impl Admin {
     /// # Errors
     /// The request failed or the answer is not the snapshot view.
     pub async fn eds_version(&self) -> Result<String, BoxError> {
-        let (status, body) = get(self.admin, DEBUG_SNAPSHOT).await?;
+        let (status, body) = get(self.debug, DEBUG_SNAPSHOT).await?;
         if status != 200 {
             return Err(format!("{DEBUG_SNAPSHOT} answered {status}: {}", body.trim()).into());
         }
