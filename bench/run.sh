@@ -3,7 +3,8 @@
 # Needs the release builds of `make build` (Envoy from `make setup`, the filter's .wasm) and wrk.
 # Sizes can be raised: BENCH_ENVOY_KEYS (keys per run through Envoy), BENCH_ROUNDS, BENCH_SECONDS,
 # BENCH_AGENT_ENVOYS (Envoys per protocol connected to the agent), BENCH_ADS_RUNS (runs of each
-# bench/agent_scale.sh program), BENCH_ADS_STREAMS (concurrent ADS streams, 100).
+# bench/agent_scale.sh program and bench/kube_scale.sh protocol), BENCH_ADS_STREAMS (concurrent ADS
+# streams, 100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -51,6 +52,7 @@ python3 bench/agent_xds.py --agent "$XDS_AGENT_BIN" --envoy "$ENVOY_BIN" --servi
   --envoys "$AGENT_ENVOYS" > "$OUT/agent.json"
 
 bench/agent_scale.sh "$OUT"
+bench/kube_scale.sh "$OUT"
 
 echo "== criterion: key derivation per source" >&2
 cargo bench -q -p affinity-core --bench key_derivation -- --warm-up-time 1 --measurement-time 3 \

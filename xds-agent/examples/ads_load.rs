@@ -16,13 +16,28 @@
 //!    received for the change (gRPC messages: protobuf plus the 5-byte gRPC prefix; HTTP/2
 //!    framing excluded).
 //!
-//! Bounded: everything stops by itself after `--timeout-seconds` (default 85); the agent is killed
-//! on exit.
+//! `--source kubernetes` serves the endpoints from a Kubernetes API server instead: the e2e crate's
+//! fake (`--kube-fake`, the `kube_fake` example, started as its own process) with the Service
+//! `shop/web` and `--slices` EndpointSlices of `--endpoints` endpoints each (default 100 × 100), the
+//! agent started with `--kubeconfig` and one service `web` (one cluster, one ClusterLoadAssignment
+//! of every endpoint). Agent start → `/readyz` 200 is the initial list of every endpoint; each edit
+//! moves one endpoint of one slice to a new address (the fake's `apply`), and the change → every
+//! stream ACKed time is split where the new EDS version is first seen: at `/debug/snapshot` (polled
+//! every 5 ms) or by a stream, whichever is first (a busy agent answers its admin API late).
+//!
+//! Bounded: everything stops by itself after `--timeout-seconds` (default 85); the agent (and the
+//! fake) is killed on exit.
 //!
 //! `cargo run --release -p xds-agent --example ads_load -- --agent target/release/xds-agent --protocol delta`
+//!
+//! `ads_load --source kubernetes --kube-fake target/release/examples/kube_fake --protocol sotw`
 
+#[path = "ads_load/admin.rs"]
+mod admin;
 #[path = "bench_support/mod.rs"]
 mod bench_support;
+#[path = "ads_load/kubernetes.rs"]
+mod kubernetes;
 
 use std::collections::{BTreeSet, HashMap};
 use std::error::Error;
@@ -49,7 +64,9 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use xds_agent::snapshot::ResourceType;
 
+use admin::Admin;
 use bench_support::{config_yaml, flag, median, millis};
+use kubernetes::KubeFake;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -64,6 +81,10 @@ const TYPES: [ResourceType; 4] = [
 const GRPC_PREFIX_BYTES: u64 = 5;
 /// Responses of one type can be large (SotW EDS: every cluster's endpoints).
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
+/// How often `/debug/snapshot` is asked for the new EDS version after a Kubernetes change.
+const SNAPSHOT_POLL: Duration = Duration::from_millis(5);
+/// How long a Kubernetes-sourced agent may take to list everything and answer `/readyz`.
+const READY_LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Protocol {
@@ -82,24 +103,63 @@ impl std::str::FromStr for Protocol {
     }
 }
 
+/// Where the agent's endpoints come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// The generated config file (`--services` × `--endpoints`); edits rewrite it.
+    File,
+    /// The fake API server (`--slices` × `--endpoints`); edits apply one slice.
+    Kubernetes,
+}
+
+impl std::str::FromStr for Source {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "file" => Ok(Self::File),
+            "kubernetes" => Ok(Self::Kubernetes),
+            _ => Err("expected file or kubernetes".to_owned()),
+        }
+    }
+}
+
 struct Args {
     agent: PathBuf,
     protocol: Protocol,
+    source: Source,
+    kube_fake: PathBuf,
     streams: usize,
     services: usize,
+    /// Per service (file) or per EndpointSlice (kubernetes).
     endpoints: usize,
+    slices: usize,
     edits: usize,
     timeout: Duration,
 }
 
 fn main() -> Result<(), BoxError> {
     let raw: Vec<String> = std::env::args().skip(1).collect();
+    let source = flag(&raw, "--source", Source::File)?;
     let args = Args {
         agent: flag(&raw, "--agent", PathBuf::from("target/release/xds-agent"))?,
         protocol: flag(&raw, "--protocol", Protocol::Sotw)?,
+        source,
+        kube_fake: flag(
+            &raw,
+            "--kube-fake",
+            PathBuf::from("target/release/examples/kube_fake"),
+        )?,
         streams: flag(&raw, "--streams", 100_usize)?.max(1),
-        services: flag(&raw, "--services", 1000_usize)?.max(1),
-        endpoints: flag(&raw, "--endpoints", 10_usize)?.max(1),
+        services: match source {
+            Source::File => flag(&raw, "--services", 1000_usize)?.max(1),
+            Source::Kubernetes => 1,
+        },
+        endpoints: match source {
+            Source::File => flag(&raw, "--endpoints", 10_usize)?,
+            Source::Kubernetes => flag(&raw, "--endpoints", 100_usize)?,
+        }
+        .max(1),
+        slices: flag(&raw, "--slices", 100_usize)?.max(1),
         edits: flag(&raw, "--edits", 5_usize)?.max(1),
         timeout: Duration::from_secs(flag(&raw, "--timeout-seconds", 85_u64)?),
     };
@@ -173,28 +233,93 @@ impl Streams {
     }
 }
 
+/// Where the endpoints come from, and how one of them is changed.
+enum Endpoints {
+    /// The config file: an edit rewrites it with one endpoint's port changed.
+    File { config: PathBuf, listen: u16 },
+    /// The fake API server: an edit moves one endpoint of one slice.
+    Kubernetes(KubeFake),
+}
+
+/// One edit as made.
+struct Change {
+    /// File renamed into place, or the `apply` command sent.
+    made_at: Instant,
+    /// The fake's `apply` duration (Kubernetes only).
+    apply_ms: Option<f64>,
+}
+
+impl Endpoints {
+    async fn change(&mut self, args: &Args, edit: usize) -> Result<Change, BoxError> {
+        match self {
+            Endpoints::File { config, listen } => {
+                let port = 29000 + u16::try_from(edit % 1000)?;
+                write_atomically(
+                    config,
+                    &config_yaml(args.services, args.endpoints, *listen, Some(port)),
+                )?;
+                Ok(Change {
+                    made_at: Instant::now(),
+                    apply_ms: None,
+                })
+            }
+            Endpoints::Kubernetes(fake) => {
+                let applied = fake.change(edit).await?;
+                Ok(Change {
+                    made_at: applied.sent_at,
+                    apply_ms: Some(applied.apply_ms),
+                })
+            }
+        }
+    }
+}
+
 async fn run(args: &Args, workdir: &Path) -> Result<String, BoxError> {
     let config_path = workdir.join("config.yaml");
     let listen = free_port()?;
-    write_atomically(
-        &config_path,
-        &config_yaml(args.services, args.endpoints, listen, None),
-    )?;
-    let (grpc, admin) = (free_port()?, free_port()?);
+    let mut endpoints = match args.source {
+        Source::File => {
+            write_atomically(
+                &config_path,
+                &config_yaml(args.services, args.endpoints, listen, None),
+            )?;
+            Endpoints::File {
+                config: config_path.clone(),
+                listen,
+            }
+        }
+        Source::Kubernetes => {
+            let fake =
+                KubeFake::start(&args.kube_fake, args.slices, args.endpoints, args.timeout).await?;
+            write_atomically(&config_path, &kubernetes::config_yaml(listen))?;
+            Endpoints::Kubernetes(fake)
+        }
+    };
+    let grpc = free_port()?;
+    let admin = Admin::on_ports(free_port()?, free_port()?);
     let log = std::fs::File::create(workdir.join("agent.log"))?;
+    let mut command = Command::new(&args.agent);
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .args(["--grpc", &format!("127.0.0.1:{grpc}")])
+        .args(admin.agent_args());
+    if let Endpoints::Kubernetes(fake) = &endpoints {
+        command.arg("--kubeconfig").arg(&fake.kubeconfig);
+    }
     let started = Instant::now();
     let agent = AgentProcess(
-        Command::new(&args.agent)
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .args(["--grpc", &format!("127.0.0.1:{grpc}")])
-            .args(["--admin", &format!("127.0.0.1:{admin}")])
+        command
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", args.agent.display()))?,
     );
+    if args.source == Source::Kubernetes {
+        // Ready = every watch has listed everything and the snapshot holds every endpoint.
+        admin.wait_ready(READY_LIMIT).await?;
+    }
     let endpoint = Endpoint::from_shared(format!("http://127.0.0.1:{grpc}"))?;
     let first = loop {
         match endpoint.connect().await {
@@ -253,6 +378,10 @@ async fn run(args: &Args, workdir: &Path) -> Result<String, BoxError> {
     let mut to_all_acked = Vec::new();
     let mut to_first_received = Vec::new();
     let mut first_to_all_acked = Vec::new();
+    let mut to_snapshot = Vec::new();
+    let mut to_debug_snapshot = Vec::new();
+    let mut snapshot_to_all_acked = Vec::new();
+    let mut apply_ms = Vec::new();
     let mut change_bytes = Vec::new();
     for edit in 0..args.edits {
         let eds_before: Vec<String> = streams
@@ -261,34 +390,54 @@ async fn run(args: &Args, workdir: &Path) -> Result<String, BoxError> {
             .map(|acked| acked[&ResourceType::ClusterLoadAssignment].clone())
             .collect();
         let bytes_before = streams.bytes.clone();
-        let port = 29000 + u16::try_from(edit % 1000)?;
-        write_atomically(
-            &config_path,
-            &config_yaml(args.services, args.endpoints, listen, Some(port)),
-        )?;
-        let written = Instant::now();
+        // Kubernetes: when the agent's snapshot has the change, seen at /debug/snapshot.
+        let snapshot_before = match args.source {
+            Source::Kubernetes => Some(admin.eds_version().await?),
+            Source::File => None,
+        };
+        let change = endpoints.change(args, edit).await?;
+        let written = change.made_at;
+        apply_ms.extend(change.apply_ms);
+        let snapshot_seen = async {
+            match &snapshot_before {
+                Some(before) => admin
+                    .wait_eds_changed(before, SNAPSHOT_POLL)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
         let mut first_received: Option<Instant> = None;
         let mut last_acked = written;
-        streams
-            .until(
-                |event| {
-                    if event.resource_type == ResourceType::ClusterLoadAssignment
-                        && event.version != eds_before[event.stream]
-                    {
-                        first_received = Some(
-                            first_received.map_or(event.received_at, |t| t.min(event.received_at)),
-                        );
-                        last_acked = last_acked.max(event.acked_at);
-                    }
-                },
-                |s| {
-                    s.acked.iter().zip(&eds_before).all(|(acked, before)| {
-                        acked[&ResourceType::ClusterLoadAssignment] != *before
-                    })
-                },
-            )
-            .await?;
+        let all_acked = streams.until(
+            |event| {
+                if event.resource_type == ResourceType::ClusterLoadAssignment
+                    && event.version != eds_before[event.stream]
+                {
+                    first_received = Some(
+                        first_received.map_or(event.received_at, |t| t.min(event.received_at)),
+                    );
+                    last_acked = last_acked.max(event.acked_at);
+                }
+            },
+            |s| {
+                s.acked
+                    .iter()
+                    .zip(&eds_before)
+                    .all(|(acked, before)| acked[&ResourceType::ClusterLoadAssignment] != *before)
+            },
+        );
+        let (snapshot_seen, all_acked) = tokio::join!(snapshot_seen, all_acked);
+        all_acked?;
         let first_received = first_received.ok_or("no stream received the change")?;
+        if let Some(seen) = snapshot_seen? {
+            // A busy agent may answer /debug/snapshot after it pushed the change: the snapshot was
+            // there by the first push at the latest.
+            let published = seen.min(first_received);
+            to_debug_snapshot.push(seen.saturating_duration_since(written));
+            to_snapshot.push(published.saturating_duration_since(written));
+            snapshot_to_all_acked.push(last_acked.saturating_duration_since(published));
+        }
         to_all_acked.push(last_acked - written);
         to_first_received.push(first_received.saturating_duration_since(written));
         first_to_all_acked.push(last_acked - first_received);
@@ -316,11 +465,15 @@ async fn run(args: &Args, workdir: &Path) -> Result<String, BoxError> {
     initial_bytes.sort_unstable();
     let runs_ms = |samples: &[Duration]| samples.iter().map(|d| millis(*d)).collect::<Vec<_>>();
     let last_change = change_bytes.last().cloned().unwrap_or_default();
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "protocol": match args.protocol { Protocol::Sotw => "sotw", Protocol::Delta => "delta" },
+        "source": match args.source { Source::File => "file", Source::Kubernetes => "kubernetes" },
         "streams": args.streams,
         "services": args.services,
-        "endpoints": args.endpoints,
+        "endpoints": match args.source {
+            Source::File => args.endpoints,
+            Source::Kubernetes => args.endpoints * args.slices,
+        },
         "edits": args.edits,
         "agent_ready_ms": millis(agent_ready),
         "initial_sync_all_streams_ms": millis(initial_sync),
@@ -337,6 +490,21 @@ async fn run(args: &Args, workdir: &Path) -> Result<String, BoxError> {
         "change_bytes_per_stream_median": last_change.get(last_change.len() / 2),
         "change_bytes_per_stream_max": last_change.last(),
     });
+    if let (Endpoints::Kubernetes(fake), Some(fields)) = (&endpoints, json.as_object_mut()) {
+        apply_ms.sort_by(f64::total_cmp);
+        let kubernetes = serde_json::json!({
+            "slices": args.slices,
+            "endpoints_per_slice": args.endpoints,
+            "kube_fake_load_ms": fake.load_ms,
+            "apply_ms": apply_ms.get(apply_ms.len() / 2),
+            "change_to_snapshot_ms": millis(median(&mut to_snapshot.clone())),
+            "change_to_snapshot_runs_ms": runs_ms(&to_snapshot),
+            "change_to_debug_snapshot_ms": millis(median(&mut to_debug_snapshot)),
+            "snapshot_to_all_acked_ms": millis(median(&mut snapshot_to_all_acked.clone())),
+            "snapshot_to_all_acked_runs_ms": runs_ms(&snapshot_to_all_acked),
+        });
+        fields.extend(kubernetes.as_object().cloned().unwrap_or_default());
+    }
     Ok(json.to_string())
 }
 
