@@ -310,8 +310,18 @@ def main():
     parser.add_argument("--detections", help="only these detections (comma-separated indexes)")
     parser.add_argument("--json", help="raw results (JSON lines) to write")
     parser.add_argument("--command", default="make bench")
+    parser.add_argument("--report-from", help="only render --out from these JSON-lines files (comma-separated)")
     args = parser.parse_args()
     started = time.time()
+    if args.report_from:
+        grouped = {}
+        for path in args.report_from.split(","):
+            for line in open(path):
+                r = json.loads(line)
+                grouped.setdefault((r["hosts"], r["lb"], r["detection"]), []).append(r)
+        args.runs = "/".join(sorted({str(len(v)) for v in grouped.values()}))
+        write_report(args, [(*key, results) for key, results in grouped.items()], None)
+        return
     rows = []
     raw = open(args.json, "w") if args.json else None
     for n in [int(h) for h in args.hosts.split(",")]:
@@ -358,7 +368,8 @@ def write_report(args, rows, elapsed):
       f"(`x-user-id`, native hash policy), {RATE} req/s spread over the 3 Envoys with the agent's retries "
       "(`attempts: 3, on: [connect-failure, reset, 503]`, previous hosts avoided); b0 killed with SIGKILL. "
       f"Health checks: `{CHECK}`; outlier detection: `consecutive5xx: 3, interval: 1s`. "
-      f"Medians of {args.runs} runs; {os.cpu_count()} cores ({cpu}), shared with other builds; {elapsed:.0f} s in all.")
+      f"Medians of {args.runs} runs per row (the runs column); {os.cpu_count()} cores ({cpu}), shared with other "
+      "builds" + (f"; {elapsed:.0f} s in all." if elapsed else "."))
     p("")
     p("- **moved**: users of surviving backends that another backend answered after the outage was detected "
       "(worst Envoy); the minimum is 0 — only b0's users should move.")
@@ -369,11 +380,11 @@ def write_report(args, rows, elapsed):
     p("- **failed**: requests of the steady load that failed after the kill (of about "
       f"{RATE} × the outage in seconds).")
     p("")
-    p("| backends | load balancer | detection | b0's users | moved | disagree (worst / final) | detection | failed |")
-    p("|---:|---|---|---:|---:|---:|---:|---:|")
+    p("| backends | load balancer | detection | runs | b0's users | moved | disagree (worst / final) | detection | failed |")
+    p("|---:|---|---|---:|---:|---:|---:|---:|---:|")
     for n, lb_name, det_name, results in rows:
         m = lambda key: median([r[key] for r in results])
-        p(f"| {n} | {lb_name} | {det_name} | {fmt(m('victim_users'))} | {fmt(m('moved_survivors'))} | "
+        p(f"| {n} | {lb_name} | {det_name} | {len(results)} | {fmt(m('victim_users'))} | {fmt(m('moved_survivors'))} | "
           f"{fmt(m('disagree_max'))} / {fmt(m('disagree_final'))} | {fmt(m('detect_s'), ' s')} | {fmt(m('failed'))} |")
     p("")
     with open(args.out, "w") as f:
