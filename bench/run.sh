@@ -4,7 +4,8 @@
 # Sizes can be raised: BENCH_ENVOY_KEYS (keys per run through Envoy), BENCH_ROUNDS, BENCH_SECONDS,
 # BENCH_AGENT_ENVOYS (Envoys per protocol connected to the agent), BENCH_ADS_RUNS (runs of each
 # bench/agent_scale.sh program and bench/kube_scale.sh protocol), BENCH_ADS_STREAMS (concurrent ADS
-# streams, 100).
+# streams, 100), BENCH_FAILOVER_RUNS (runs of each bench/failover.py setting, 1; the failover section is
+# written to bench/notes/failover.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -53,6 +54,12 @@ python3 bench/agent_xds.py --agent "$XDS_AGENT_BIN" --envoy "$ENVOY_BIN" --servi
 
 bench/agent_scale.sh "$OUT"
 bench/kube_scale.sh "$OUT"
+
+FAILOVER_RUNS="${BENCH_FAILOVER_RUNS:-1}"
+echo "== failover: a backend killed behind 3 Envoys, $FAILOVER_RUNS runs per setting" >&2
+python3 bench/failover.py --agent "$XDS_AGENT_BIN" --envoy "$ENVOY_BIN" \
+  --backend "${DEMO_BACKEND_BIN:-$TARGET_DIR/release/demo-backend}" --runs "$FAILOVER_RUNS" \
+  --out bench/notes/failover.md --json "$OUT/failover.jsonl" --command "${BENCH_COMMAND:-make bench}"
 
 echo "== criterion: key derivation per source" >&2
 cargo bench -q -p affinity-core --bench key_derivation -- --warm-up-time 1 --measurement-time 3 \

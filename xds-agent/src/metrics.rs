@@ -36,6 +36,12 @@ pub struct Gauges {
     pub connected_nodes: usize,
     /// Whether a valid configuration is loaded.
     pub config_loaded: bool,
+    /// The agent's health checks that passed.
+    pub health_checks_passed: u64,
+    /// The agent's health checks that failed.
+    pub health_checks_failed: u64,
+    /// Endpoints the agent's checks mark unhealthy now.
+    pub endpoints_unhealthy: usize,
 }
 
 fn slot(resource_type: ResourceType) -> usize {
@@ -206,6 +212,18 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP xds_agent_health_checks_total The agent's own health checks (healthCheck.by: agent), by result.\n# TYPE xds_agent_health_checks_total counter\nxds_agent_health_checks_total{{result=\"pass\"}} {}\nxds_agent_health_checks_total{{result=\"fail\"}} {}",
+            gauges.health_checks_passed, gauges.health_checks_failed
+        );
+        scalar(
+            &mut out,
+            "xds_agent_endpoints_unhealthy",
+            "gauge",
+            "Endpoints the agent's health checks mark unhealthy (published as UNHEALTHY).",
+            gauges.endpoints_unhealthy as u64,
+        );
+        let _ = writeln!(
+            out,
             "# HELP xds_snapshot_info The snapshot being served (version label).\n# TYPE xds_snapshot_info gauge\nxds_snapshot_info{{version=\"{}\"}} 1",
             gauges.snapshot_version
         );
@@ -237,6 +255,9 @@ mod tests {
             snapshot_version: "abc".into(),
             connected_nodes: 2,
             config_loaded: true,
+            health_checks_passed: 7,
+            health_checks_failed: 3,
+            endpoints_unhealthy: 1,
         });
         assert!(text.contains("xds_nacks_total{type=\"ecds\"} 1\n"));
         assert!(text.contains("xds_acks_total{type=\"cds\"} 1\n"));
@@ -247,5 +268,8 @@ mod tests {
         assert!(text.contains("xds_tls_handshake_failures_total 2\n"));
         assert!(text.contains("xds_tls_reloads_total 0\n"));
         assert!(text.contains("xds_snapshot_info{version=\"abc\"} 1"));
+        assert!(text.contains("xds_agent_health_checks_total{result=\"pass\"} 7\n"));
+        assert!(text.contains("xds_agent_health_checks_total{result=\"fail\"} 3\n"));
+        assert!(text.contains("xds_agent_endpoints_unhealthy 1\n"));
     }
 }

@@ -2,7 +2,8 @@
 //! validate and publish the new snapshot atomically. An invalid change is logged and counted;
 //! the last good snapshot keeps serving. With a Kubernetes source, every new cluster view is
 //! composed with the files the same way ([`crate::kubernetes::compose`]); nothing is published
-//! before the first complete view.
+//! before the first complete view. The agent's own health checks ([`crate::health`]) follow
+//! each composed configuration, and each change of their verdicts re-publishes it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::{self, Source, content_hash, load_sources, read_sources};
+use crate::health::{self, Probers};
 use crate::kubernetes::{self, ClusterStatus, ClusterView};
 use crate::model::AgentConfig;
 use crate::state::{AgentState, publish};
@@ -37,11 +39,21 @@ pub async fn watch_config(
 ) {
     let mut last_seen = state.current().config_hash.clone();
     let mut started_with = None;
+    let mut probers = Probers::new(state.health.clone());
+    let mut health_changes = state.health.subscribe();
+    // Compose once even when nothing changed, to start the probers (right away the first time).
+    let mut probers_started = false;
+    let mut immediately = true;
     loop {
-        let view_changed = tokio::select! {
-            () = tokio::time::sleep(POLL_INTERVAL) => false,
-            changed = views_changed(cluster.as_mut()) => changed,
-            _ = shutdown.changed() => return,
+        let (view_changed, health_changed) = if std::mem::take(&mut immediately) {
+            (false, false)
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(POLL_INTERVAL) => (false, false),
+                changed = views_changed(cluster.as_mut()) => (changed, false),
+                _ = health_changes.changed() => (false, true),
+                _ = shutdown.changed() => return,
+            }
         };
         let sources = match read_sources(&path) {
             Ok(sources) => sources,
@@ -53,7 +65,7 @@ pub async fn watch_config(
         };
         let hash = content_hash(&sources);
         let files_changed = hash != last_seen;
-        if !files_changed && !view_changed {
+        if !files_changed && !view_changed && !health_changed && probers_started {
             continue;
         }
         last_seen.clone_from(&hash);
@@ -68,6 +80,13 @@ pub async fn watch_config(
                 .map_err(|errors| errors.0.iter().map(ToString::to_string).collect()),
         };
         warn_on_kubernetes_change(&composed, &mut started_with);
+        let composed = composed.map(|mut config| {
+            probers.sync(&config);
+            probers_started = true;
+            health_changes.mark_unchanged();
+            health::apply(&mut config, &state.health.unhealthy());
+            config
+        });
         let published = composed.and_then(|config| {
             publish(
                 &config::LoadedConfig {
@@ -91,7 +110,7 @@ pub async fn watch_config(
                 if first {
                     tracing::info!(%version, "serving the first complete configuration");
                 } else if version != previous {
-                    tracing::info!(%version, %previous, files_changed, "configuration updated");
+                    tracing::info!(%version, %previous, files_changed, health_changed, "configuration updated");
                 }
             }
             Err(problems) => {

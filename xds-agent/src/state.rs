@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::config::LoadedConfig;
 use crate::digest::hex;
+use crate::health::HealthBoard;
 use crate::kubernetes::ClusterStatus;
 use crate::metrics::{Gauges, Metrics};
 use crate::model::{AffinitySummary, WasmCode};
@@ -108,6 +109,8 @@ pub struct AgentState {
     pub nodes: NodeRegistry,
     /// Counters.
     pub metrics: Metrics,
+    /// The agent's own health checks (`healthCheck.by: agent`).
+    pub health: Arc<HealthBoard>,
 }
 
 impl AgentState {
@@ -133,6 +136,7 @@ impl AgentState {
             cluster,
             nodes: NodeRegistry::default(),
             metrics: Metrics::default(),
+            health: Arc::default(),
         })
     }
 
@@ -170,10 +174,14 @@ impl AgentState {
     /// The gauges for `/metrics`.
     #[must_use]
     pub fn gauges(&self) -> Gauges {
+        let (health_checks_passed, health_checks_failed) = self.health.totals();
         Gauges {
             snapshot_version: self.current().snapshot.version.clone(),
             connected_nodes: self.nodes.connected(),
             config_loaded: self.is_ready(),
+            health_checks_passed,
+            health_checks_failed,
+            endpoints_unhealthy: self.health.unhealthy().len(),
         }
     }
 }

@@ -41,7 +41,7 @@ const RING_2048: &str = "ringHash: {minimumRingSize: 2048}";
 fn config(listen: u16, backends: &[Backend], settings: Settings) -> String {
     let endpoints = crate::support::endpoints_yaml(backends);
     let health_check = if settings.health_check {
-        "    healthCheck: {path: /healthz, interval: 1s, unhealthyThreshold: 2, healthyThreshold: 1}\n"
+        "    healthCheck: {by: envoy, path: /healthz, interval: 1s, unhealthyThreshold: 2, healthyThreshold: 1}\n"
     } else {
         ""
     };

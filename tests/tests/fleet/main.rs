@@ -8,6 +8,7 @@
 
 mod support;
 
+mod central_health;
 mod config_errors;
 mod cookies;
 mod failures;

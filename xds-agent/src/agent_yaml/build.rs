@@ -10,7 +10,8 @@ use super::affinity;
 use super::kubernetes::{backend, kubernetes_source};
 use super::raw::{
     Element, RawConfig, RawDelivery, RawEndpoint, RawFilter, RawHashFunction, RawHealthCheck,
-    RawListener, RawLoadBalancer, RawOutlierDetection, RawRetries, RawRetryOn, RawService,
+    RawHealthCheckBy, RawListener, RawLoadBalancer, RawOutlierDetection, RawRetries, RawRetryOn,
+    RawService,
 };
 use affinity_predictor::{
     DEFAULT_MAX_RING_SIZE as RING_SIZE_LIMIT, MAX_TABLE_SIZE as MAGLEV_MAX_TABLE_SIZE, is_prime,
@@ -19,8 +20,8 @@ use affinity_predictor::{
 use crate::documents::FieldPath;
 use crate::model::{
     AffinityMode, AgentConfig, Endpoint, EndpointAddress, EndpointHealth, HashAlgorithm,
-    HashFunction, HealthCheck, Listener, LoadBalancer, Maglev, OutlierDetection, RetryPolicy,
-    RingHash, Route, Service, WasmCode, WasmFilter, parse_duration,
+    HashFunction, HealthCheck, HealthCheckBy, Listener, LoadBalancer, Maglev, OutlierDetection,
+    RetryPolicy, RingHash, Route, Service, WasmCode, WasmFilter, parse_duration,
 };
 
 /// One parsed document of agent configuration and its index among all documents.
@@ -60,6 +61,8 @@ const RETRY_CONDITIONS: &[&str] = &[
 
 /// Default upstream connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The shortest `healthCheck.interval` with `by: agent` (one prober per endpoint).
+pub const MIN_AGENT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(super) struct Builder<'a> {
     pub(super) issues: Vec<Issue>,
@@ -599,7 +602,32 @@ fn health_check(
     };
     let unhealthy_threshold = threshold("unhealthyThreshold", raw.unhealthy_threshold, 2);
     let healthy_threshold = threshold("healthyThreshold", raw.healthy_threshold, 1);
+    let by = match raw.by {
+        None => HealthCheckBy::default(),
+        Some(RawHealthCheckBy::Agent) => HealthCheckBy::Agent,
+        Some(RawHealthCheckBy::Envoy) => HealthCheckBy::Envoy,
+    };
+    if by == HealthCheckBy::Agent {
+        // One prober per endpoint: keep each at most one request a second.
+        if interval < MIN_AGENT_CHECK_INTERVAL {
+            b.issue(
+                doc,
+                path.key("interval"),
+                format!(
+                    "interval must be at least 1s when the agent runs the checks (by: agent); got {interval:?}"
+                ),
+            );
+        }
+        if timeout > interval {
+            b.issue(
+                doc,
+                path.key("timeout"),
+                format!("timeout {timeout:?} must not exceed interval {interval:?}"),
+            );
+        }
+    }
     HealthCheck {
+        by,
         path: raw.path.clone(),
         interval,
         timeout,

@@ -214,6 +214,9 @@ pub struct RawMaglev {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawHealthCheck {
+    /// Who runs the checks: `agent` (default) or `envoy`.
+    #[serde(default)]
+    pub by: Option<RawHealthCheckBy>,
     /// HTTP path to GET.
     pub path: String,
     /// Time between checks.
@@ -228,6 +231,16 @@ pub struct RawHealthCheck {
     /// Passed checks before a host is healthy again.
     #[serde(default)]
     pub healthy_threshold: Option<u32>,
+}
+
+/// `services[].healthCheck.by`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RawHealthCheckBy {
+    /// The agent probes the endpoints and publishes their health to every Envoy.
+    Agent,
+    /// Each Envoy probes the endpoints itself.
+    Envoy,
 }
 
 /// `services[].outlierDetection`.

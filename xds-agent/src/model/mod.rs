@@ -161,6 +161,10 @@ pub enum EndpointHealth {
     /// Finishing its requests but taking no new ones (a terminating pod): sent as DRAINING,
     /// which Envoy excludes from load balancing without closing its connections.
     Draining,
+    /// Failed the agent's own health checks (`healthCheck.by: agent`): sent as UNHEALTHY, so
+    /// every Envoy takes it off the ring on the same EDS version. Unlike DRAINING it still counts
+    /// towards Envoy's panic threshold: if the agent marks most hosts, Envoy routes to all.
+    Unhealthy,
 }
 
 /// An endpoint address.
@@ -235,6 +239,8 @@ pub enum HashFunction {
 /// Active HTTP health checking.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthCheck {
+    /// Who runs the checks: each Envoy on its own, or the agent once for all of them.
+    pub by: HealthCheckBy,
     /// Path to GET; 200 is healthy.
     pub path: String,
     /// Time between checks.
@@ -245,6 +251,20 @@ pub struct HealthCheck {
     pub unhealthy_threshold: u32,
     /// Passed checks before a host is healthy again.
     pub healthy_threshold: u32,
+}
+
+/// Who decides an endpoint's health from the active checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HealthCheckBy {
+    /// The agent probes every endpoint and publishes a failed one as UNHEALTHY with the ring
+    /// re-sized over the healthy ones: only the failed host's keys move, and every Envoy switches
+    /// on the same EDS version. Envoy gets no health check of its own for the service.
+    #[default]
+    Agent,
+    /// Every Envoy runs its own checks (Envoy's `health_checks`): each replica decides alone, and
+    /// Envoy rebuilds the ring over the healthy hosts with the same size, so survivors take
+    /// some of their neighbours' keys.
+    Envoy,
 }
 
 /// Passive health checking (Envoy outlier detection).

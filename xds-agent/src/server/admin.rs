@@ -4,8 +4,8 @@
 //!   `/readyz`, `/metrics`, and the filter's `.wasm` at `/wasm/<sha256>.wasm` for
 //!   `filter.delivery: remote`. Safe to expose on the pod network.
 //! - [`debug_router`] (`--debug-admin`, only when given; meant for 127.0.0.1): `/debug/snapshot`,
-//!   `/debug/nodes` and `/debug/kubernetes`: the whole configuration, every node and what the
-//!   Kubernetes source sees — for an operator only.
+//!   `/debug/nodes`, `/debug/kubernetes` and `/debug/health`: the whole configuration, every node,
+//!   what the Kubernetes source sees and the agent's own health checks — for an operator only.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,12 +31,13 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .with_state(state)
 }
 
-/// The debug router: `/debug/snapshot` and `/debug/nodes`.
+/// The debug router: `/debug/snapshot`, `/debug/nodes`, `/debug/kubernetes`, `/debug/health`.
 pub fn debug_router(state: Arc<AgentState>) -> Router {
     Router::new()
         .route("/debug/snapshot", get(debug_snapshot))
         .route("/debug/nodes", get(debug_nodes))
         .route("/debug/kubernetes", get(debug_kubernetes))
+        .route("/debug/health", get(debug_health))
         .with_state(state)
 }
 
@@ -83,6 +84,10 @@ async fn metrics(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
                 .map(|c| c.render_metrics())
                 .unwrap_or_default(),
     )
+}
+
+async fn debug_health(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
+    Json(state.health.view())
 }
 
 async fn debug_kubernetes(State(state): State<Arc<AgentState>>) -> axum::response::Response {

@@ -18,7 +18,7 @@ use envoy_types::util::pack_any;
 use super::common::{ads_config_source, duration, u32_value, u64_value};
 use super::endpoint::load_assignment;
 use crate::lb_defaults::{EffectiveLoadBalancer, effective_load_balancer};
-use crate::model::{self, HashFunction, Service};
+use crate::model::{self, HashFunction, HealthCheckBy, Service};
 
 /// The cluster `<service name>`.
 #[must_use]
@@ -50,7 +50,13 @@ pub fn cluster(service: &Service) -> Cluster {
         },
         connect_timeout: Some(duration(service.connect_timeout)),
         load_balancing_policy: Some(load_balancing_policy(effective_load_balancer(service))),
-        health_checks: service.health_check.iter().map(health_check).collect(),
+        // With `by: agent` the agent's own checks decide, published as EDS health status.
+        health_checks: service
+            .health_check
+            .iter()
+            .filter(|hc| hc.by == HealthCheckBy::Envoy)
+            .map(health_check)
+            .collect(),
         outlier_detection: service.outlier_detection.as_ref().map(outlier_detection),
         common_lb_config: service
             .outlier_detection

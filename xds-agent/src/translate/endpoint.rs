@@ -42,6 +42,7 @@ pub fn load_assignment(service: &Service) -> ClusterLoadAssignment {
                 health_status: match endpoint.health {
                     EndpointHealth::Serving => HealthStatus::Unknown,
                     EndpointHealth::Draining => HealthStatus::Draining,
+                    EndpointHealth::Unhealthy => HealthStatus::Unhealthy,
                 }
                 .into(),
             }

@@ -190,7 +190,7 @@ fn dns_endpoints_use_strict_dns_with_inline_endpoints() {
 #[test]
 fn health_check_outlier_detection_and_connect_timeout() {
     let r = resources(
-        "  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n    healthCheck: {path: /healthz, interval: 2s, unhealthyThreshold: 3, healthyThreshold: 1}\n    outlierDetection: {consecutive5xx: 3, baseEjectionTime: 10s}\n    connectTimeout: 250ms\n",
+        "  - name: web\n    endpoints: [{address: '10.0.0.1:80'}]\n    healthCheck: {by: envoy, path: /healthz, interval: 2s, unhealthyThreshold: 3, healthyThreshold: 1}\n    outlierDetection: {consecutive5xx: 3, baseEjectionTime: 10s}\n    connectTimeout: 250ms\n",
     );
     let cluster = web(&r);
     let hc = &cluster.health_checks[0];
@@ -207,6 +207,27 @@ fn health_check_outlier_detection_and_connect_timeout() {
     assert_eq!(od.consecutive_5xx.unwrap().value, 3);
     assert_eq!(od.base_ejection_time.unwrap().seconds, 10);
     assert_eq!(cluster.connect_timeout.unwrap().nanos, 250_000_000);
+}
+
+#[test]
+fn agent_health_checks_give_envoy_none_and_unhealthy_endpoints_are_sent_as_such() {
+    let mut config = model(
+        "  - name: web\n    endpoints: [{address: '10.0.0.1:80'}, {address: '10.0.0.2:80'}]\n    healthCheck: {path: /healthz, interval: 1s}\n",
+    );
+    assert_eq!(
+        config.services[0].health_check.as_ref().unwrap().by,
+        crate::model::HealthCheckBy::Agent,
+        "the agent checks by default"
+    );
+    config.services[0].endpoints[1].health = crate::model::EndpointHealth::Unhealthy;
+    let r = translate(&config, &OPTIONS);
+    assert!(web(&r).health_checks.is_empty(), "Envoy got its own check");
+    let statuses: Vec<i32> = r.load_assignments[0].endpoints[0]
+        .lb_endpoints
+        .iter()
+        .map(|e| e.health_status)
+        .collect();
+    assert_eq!(statuses, [0, 2], "UNKNOWN, UNHEALTHY");
 }
 
 #[test]
