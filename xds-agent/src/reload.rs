@@ -38,6 +38,8 @@ pub async fn watch_config(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut last_seen = state.current().config_hash.clone();
+    // With a cluster source: the files of the last successful composition.
+    let mut last_good_files: Option<Vec<Source>> = None;
     let mut started_with = None;
     let mut probers = Probers::new(state.health.clone());
     let mut health_changes = state.health.subscribe();
@@ -69,12 +71,36 @@ pub async fn watch_config(
             continue;
         }
         last_seen.clone_from(&hash);
+        let mut files_rejected = false;
         let composed = match &cluster {
             Some(input) => {
                 let Some(view) = input.views.borrow().clone() else {
                     continue;
                 };
-                compose(&sources, &view, input)
+                match compose(&sources, &view, input) {
+                    Ok(config) => {
+                        last_good_files = Some(sources.clone());
+                        Ok(config)
+                    }
+                    // Rejected files must not freeze the cluster side: the view is composed with
+                    // the last files that were good, and the rejection is reported once.
+                    Err(problems) => {
+                        input.status.set_failure(problems.join("; "));
+                        let fallback = last_good_files
+                            .as_deref()
+                            .filter(|good| *good != sources.as_slice())
+                            .and_then(|good| compose(good, &view, input).ok());
+                        match fallback {
+                            Some(config) if !files_changed => Ok(config),
+                            Some(config) => {
+                                reject(&state, &problems);
+                                files_rejected = true;
+                                Ok(config)
+                            }
+                            None => Err(problems),
+                        }
+                    }
+                }
             }
             None => load_sources(&sources)
                 .map_err(|errors| errors.0.iter().map(ToString::to_string).collect()),
@@ -104,22 +130,27 @@ pub async fn watch_config(
                 if version != previous || first {
                     state.replace(published);
                 }
-                if files_changed && !first {
+                if files_changed && !first && !files_rejected {
                     state.metrics.reload_applied();
                 }
                 if first {
                     tracing::info!(%version, "serving the first complete configuration");
+                } else if version != previous && files_changed && !files_rejected {
+                    tracing::info!(%version, %previous, "configuration reloaded");
                 } else if version != previous {
-                    tracing::info!(%version, %previous, files_changed, health_changed, "configuration updated");
+                    tracing::info!(%version, %previous, view_changed, health_changed, "configuration updated");
                 }
             }
-            Err(problems) => {
-                state.metrics.reload_failed();
-                for problem in &problems {
-                    tracing::error!(problem = %problem, "configuration change rejected; still serving the last good snapshot");
-                }
-            }
+            Err(problems) => reject(&state, &problems),
         }
+    }
+}
+
+/// Count and log a rejected configuration.
+fn reject(state: &AgentState, problems: &[String]) {
+    state.metrics.reload_failed();
+    for problem in problems {
+        tracing::error!(problem = %problem, "configuration change rejected; still serving the last good snapshot");
     }
 }
 
@@ -143,11 +174,20 @@ fn compose(
 ) -> Result<AgentConfig, Vec<String>> {
     match kubernetes::compose(sources, view) {
         Ok(composition) => {
+            // Logged when they change, not at every pod change.
+            let before = input.status.view().outcome;
             for skipped in &composition.skipped {
-                tracing::warn!(object = %skipped.object, reasons = ?skipped.reasons, "cluster object skipped: it does not validate; the rest keeps serving");
+                if !before.skipped.contains(skipped) {
+                    tracing::warn!(object = %skipped.object, reasons = ?skipped.reasons, "cluster object skipped: it does not validate; the rest keeps serving");
+                }
             }
             for problem in &composition.problems {
-                tracing::warn!(%problem, "Kubernetes-backed service without endpoints");
+                if !before
+                    .services_without_endpoints
+                    .contains(&problem.to_string())
+                {
+                    tracing::warn!(%problem, "Kubernetes-backed service without endpoints");
+                }
             }
             input
                 .status

@@ -204,7 +204,7 @@ fn assert_fallback_order(fleet: &Fleet, service: &str, alone: &BTreeMap<(String,
 }
 
 fn snapshot(agent: &Agent) -> serde_json::Value {
-    let body = agent.admin_get("/debug/snapshot").unwrap().body;
+    let body = agent.debug_get("/debug/snapshot").unwrap().body;
     serde_json::from_str(&body).unwrap()
 }
 

@@ -272,7 +272,12 @@ fn destination_rules_in_the_cluster_change_envoy_and_an_invalid_one_is_skipped()
             && debug.contains("already has DestinationRule"),
         "{debug}"
     );
-    assert!(lb_policy(&envoy).contains("4096"));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        lb_policy(&envoy).contains("4096"),
+        "the skipped rule reached Envoy: {}",
+        lb_policy(&envoy)
+    );
     assert!(
         http::get("/").header("x-user-id", "u").send_ok(port).status == 200,
         "traffic still flows"
@@ -327,22 +332,61 @@ fn the_api_server_going_away_does_not_touch_traffic_and_changes_flow_again_after
         "watch errors are counted:\n{}",
         agent.metrics()
     );
+    // While it is down web-2's slice goes away and the history is compacted: coming back, the
+    // agent's watches get 410 Gone, relist, and the relisted set replaces the old one whole.
+    let web_2 = shop.address("web-2");
+    shop.api
+        .delete("discovery.k8s.io/v1", "EndpointSlice", "shop", "web-web-2");
+    shop.api.compact();
     shop.api.restart();
     shop.add_pod("web-3");
+    let web_3 = shop.address("web-3");
     assert!(
-        time_until(&envoy, RECOVERY, |h| h.len() == 4).is_some(),
-        "no change after the API server came back:\n{}",
+        time_until(&envoy, RECOVERY, |h| h.len() == 3
+            && h.contains_key(&web_3)
+            && !h.contains_key(&web_2))
+        .is_some(),
+        "after the API server came back: {:?}\n{}",
+        envoy_hosts(&envoy),
         agent.process.log()
     );
     load.stop().assert_no_failures(200);
 
-    // An expired resourceVersion (410 Gone): the watches relist and the next change flows.
+    // An expired resourceVersion while connected: the watches end with 410, relist, and the next
+    // change flows.
     shop.api.compact();
     shop.add_pod("web-4");
     assert!(
-        time_until(&envoy, RECOVERY, |h| h.len() == 5).is_some(),
+        time_until(&envoy, RECOVERY, |h| h.len() == 4).is_some(),
         "no change after a 410:\n{}",
         agent.process.log()
+    );
+}
+
+#[test]
+fn a_rejected_file_edit_does_not_stop_the_cluster_from_flowing() {
+    let mut shop = Shop::start(2);
+    let port = free_port();
+    let (agent, envoy) = serve(&shop, port, "k8s-bad-edit");
+    agent.write_config(
+        &agent_config(port).replace("ringHash: {}", "ringHash: {minimumRingSize: 0}"),
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || agent
+            .metric("xds_config_reload_failures_total")
+            == Some(1.0)),
+        "{}",
+        agent.metrics()
+    );
+    shop.add_pod("web-2");
+    assert_within_bound(
+        "a new pod while the files are invalid",
+        time_until(&envoy, Duration::from_secs(10), |h| h.len() == 3),
+    );
+    assert_eq!(
+        agent.metric("xds_config_reload_failures_total"),
+        Some(1.0),
+        "the rejection is counted once, not at every cluster change"
     );
 }
 
@@ -363,15 +407,26 @@ fn two_agents_on_one_cluster_serve_identical_versions() {
     let a = Agent::start_with(&config, &kubeconfig_args(&shop));
     let b = Agent::start_with(&config, &kubeconfig_args(&shop));
     let first = snapshot_version(&a);
-    assert!(!first.is_empty());
+    assert!(!first.is_empty(), "agent a serves no snapshot");
     assert_eq!(snapshot_version(&b), first);
 
     shop.add_pod("web-4");
     shop.set_state("web-0", PodState::Draining);
     assert!(wait_until(Duration::from_secs(10), || {
         let (va, vb) = (snapshot_version(&a), snapshot_version(&b));
-        va != first && va == vb
+        !va.is_empty() && va != first && va == vb
     }));
+    // Both reached the final state: 5 endpoints, web-0 draining, in their EDS resource.
+    for agent in [&a, &b] {
+        let envoy = agent.start_envoy(&format!("k8s-twin-{}", agent.admin_port));
+        assert!(
+            time_until(&envoy, Duration::from_secs(20), |h| h.len() == 5
+                && h.values().filter(|f| f.contains("draining")).count() == 1)
+            .is_some(),
+            "{:?}",
+            envoy_hosts(&envoy)
+        );
+    }
     let versions: BTreeMap<&str, String> =
         BTreeMap::from([("a", snapshot_version(&a)), ("b", snapshot_version(&b))]);
     assert_eq!(versions["a"], versions["b"]);
@@ -399,13 +454,14 @@ fn an_agent_that_cannot_reach_the_api_server_is_not_ready_and_serves_nothing_unt
     );
     std::thread::sleep(Duration::from_secs(2));
     // Envoy waits in its initialization for the first LDS/CDS answer rather than going live empty.
-    assert_ne!(
+    assert_eq!(
         envoy.admin("/ready").map(|r| r.status).ok(),
-        Some(200),
-        "Envoy went live before the agent had listed the cluster"
+        Some(503),
+        "Envoy is not waiting in its initialization"
     );
+    let dump = envoy.config_dump();
     assert!(
-        !envoy.config_dump().contains("dynamic_listeners"),
+        !dump.is_empty() && !dump.contains("dynamic_listeners"),
         "an Envoy got configuration before the agent had listed the cluster"
     );
     assert!(

@@ -1,6 +1,6 @@
-//! The API-server connection, found as kubectl finds it: `--kubeconfig PATH` when given; else
-//! the pod's service account when running in a cluster (`KUBERNETES_SERVICE_HOST`); else
-//! `KUBECONFIG` or `~/.kube/config`.
+//! The API-server connection: `--kubeconfig PATH` when given; else, as kube-rs's `Config::infer`
+//! (and kubectl) do, `KUBECONFIG` or `~/.kube/config` when there is one, and otherwise the pod's
+//! service account (in a cluster, where there is usually no kubeconfig).
 
 use std::path::Path;
 
@@ -20,11 +20,11 @@ pub async fn connect(kubeconfig: Option<&Path>) -> Result<Client, String> {
                 .await
                 .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?
         }
-        None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => Config::incluster()
-            .map_err(|e| format!("in-cluster configuration (service account): {e}"))?,
-        None => Config::from_kubeconfig(&KubeConfigOptions::default())
-            .await
-            .map_err(|e| format!("kubeconfig (KUBECONFIG or ~/.kube/config): {e}"))?,
+        None => Config::infer().await.map_err(|e| {
+            format!(
+                "no Kubernetes configuration: neither KUBECONFIG / ~/.kube/config nor a pod's service account: {e}"
+            )
+        })?,
     };
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| format!("Kubernetes client: {e}"))?;

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use super::backends::BackendProblem;
 use super::view::{ClusterView, is_cluster_source};
-use crate::config::{ConfigErrors, Source, load_sources_with};
+use crate::config::{ConfigErrors, Source, load_sources, load_sources_with};
+use crate::istio::hosts;
 use crate::model::AgentConfig;
 
 /// An Istio object of the cluster left out, and why.
@@ -37,7 +38,7 @@ pub struct Composition {
 /// An error in the files (or one that no cluster object explains): the whole composition fails,
 /// as a file reload does.
 pub fn compose(files: &[Source], view: &ClusterView) -> Result<Composition, ConfigErrors> {
-    let mut excluded: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut excluded = unrelated_rules(files, view);
     let mut skipped = Vec::new();
     // Each round leaves out at least one more object, so this ends.
     loop {
@@ -80,4 +81,49 @@ pub fn compose(files: &[Source], view: &ClusterView) -> Result<Composition, Conf
             excluded.insert(object);
         }
     }
+}
+
+/// The cluster's DestinationRules whose host none of the agent's services can be: a mesh holds
+/// rules for every service, and one the agent does not serve is left out before it is validated
+/// (it is not the agent's to judge). A service's hosts: its Kubernetes Service's host, its name
+/// (a rule `host: <name>`), and the hosts of the cluster's ServiceEntries.
+fn unrelated_rules(files: &[Source], view: &ClusterView) -> BTreeSet<PathBuf> {
+    let Ok(config) = load_sources(files) else {
+        return BTreeSet::new();
+    };
+    let mut served: Vec<String> = config
+        .services
+        .iter()
+        .filter_map(|s| {
+            s.kubernetes
+                .as_ref()
+                .map(crate::model::KubernetesBackend::host)
+        })
+        .collect();
+    for entry in view.istio.iter().filter(|o| o.kind == "ServiceEntry") {
+        for host in entry.object["spec"]["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            served.push(hosts::qualify(
+                host.as_str().unwrap_or_default(),
+                &entry.namespace,
+            ));
+        }
+    }
+    view.istio
+        .iter()
+        .filter(|o| o.kind == "DestinationRule")
+        .filter(|rule| {
+            let written = rule.object["spec"]["host"]
+                .as_str()
+                .unwrap_or_default()
+                .trim();
+            let host = hosts::qualify(written, &rule.namespace);
+            let names_a_service = config.services.iter().any(|s| s.name == written);
+            !names_a_service && !served.iter().any(|h| hosts::match_rank(&host, h).is_some())
+        })
+        .map(super::view::IstioObject::source_name)
+        .collect()
 }

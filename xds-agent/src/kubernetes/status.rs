@@ -35,6 +35,8 @@ pub struct ClusterStatus {
 /// What the last composition left out.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Outcome {
+    /// Why the last composition failed (the files did not validate with the view), if it did.
+    pub failure: Option<String>,
     /// Cluster objects skipped, with reasons.
     pub skipped: Vec<SkippedObject>,
     /// Services without endpoints, and why.
@@ -94,20 +96,37 @@ impl ClusterStatus {
     /// Record what the last composition left out.
     pub fn set_outcome(&self, skipped: Vec<SkippedObject>, problems: &[BackendProblem]) {
         *lock(&self.outcome) = Outcome {
+            failure: None,
             skipped,
             services_without_endpoints: problems.iter().map(ToString::to_string).collect(),
         };
     }
 
-    /// Why the agent is not ready yet: the watches that have not synced, with their last error.
+    /// The last composition failed.
+    pub fn set_failure(&self, failure: String) {
+        lock(&self.outcome).failure = Some(failure);
+    }
+
+    /// Why the agent is not ready yet: the watches that have not synced, with their last error;
+    /// once all have, why the composition with the files failed.
     #[must_use]
     pub fn waiting_for(&self) -> Vec<String> {
+        if self.all_synced() {
+            return lock(&self.outcome)
+                .failure
+                .iter()
+                .map(|f| format!("the configuration does not validate with the cluster: {f}"))
+                .collect();
+        }
         lock(&self.watches)
             .iter()
             .filter(|w| !w.synced)
             .map(|w| match &w.last_error {
-                Some(error) => format!("{} (last error: {error})", w.name),
-                None => w.name.clone(),
+                Some(error) => format!(
+                    "waiting for the Kubernetes API server to list {} (last error: {error})",
+                    w.name
+                ),
+                None => format!("waiting for the Kubernetes API server to list {}", w.name),
             })
             .collect()
     }

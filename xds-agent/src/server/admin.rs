@@ -64,10 +64,11 @@ async fn readyz(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
             .cluster
             .as_ref()
             .map(|c| c.waiting_for().join("; "))
-            .unwrap_or_default();
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "waiting for the first configuration".to_owned());
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: waiting for the Kubernetes API server: {waiting}\n"),
+            format!("not ready: {waiting}\n"),
         );
     }
     let version = state.current().snapshot.version.clone();

@@ -98,6 +98,8 @@ impl AdsService {
             // Served only from a complete snapshot: until then Envoy's requests wait in the stream.
             tokio::select! {
                 result = ready.wait_for(|ready| *ready) => if result.is_err() { return; },
+                // Envoy gave up on the stream while it waited.
+                () = tx.closed() => return,
                 _ = shutdown.changed() => return,
             }
             snapshots.borrow_and_update();

@@ -297,8 +297,8 @@ fn an_invalid_cluster_rule_is_skipped_and_the_valid_ones_still_apply() {
     let mut view = shop_view();
     view.istio = vec![
         destination_rule(
-            "bad",
-            "db",
+            "web-invalid",
+            "web",
             json!({"loadBalancer": {"simple": "ROUND_ROBIN", "consistentHash": {"httpHeaderName": "x"}}}),
         ),
         destination_rule(
@@ -315,7 +315,7 @@ fn an_invalid_cluster_rule_is_skipped_and_the_valid_ones_still_apply() {
     assert_eq!(composition.skipped.len(), 1, "{:?}", composition.skipped);
     assert_eq!(
         composition.skipped[0].object,
-        "kubernetes:destinationrule/shop/bad"
+        "kubernetes:destinationrule/shop/web-invalid"
     );
     assert!(!composition.skipped[0].reasons.is_empty());
     assert_eq!(
@@ -325,7 +325,8 @@ fn an_invalid_cluster_rule_is_skipped_and_the_valid_ones_still_apply() {
         })
     );
 
-    // A rule for a host the agent does not serve is someone else's, not an error.
+    // A rule for a host the agent does not serve is someone else's, not an error, even one the
+    // agent could not serve.
     view.istio.push(destination_rule(
         "payments",
         "payments",
