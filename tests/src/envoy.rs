@@ -1,7 +1,7 @@
 //! A real Envoy process as a test fixture.
 
 use crate::{Process, http, paths, wait_until};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -19,7 +19,12 @@ impl Envoy {
     /// Writes `bootstrap_yaml`, starts Envoy on it (1 worker, a dynamic base id so several can run) and waits
     /// until admin `/ready` answers `LIVE`.
     pub fn start(bootstrap_yaml: &str, admin_port: u16) -> Envoy {
-        let envoy = Envoy::spawn(bootstrap_yaml, admin_port);
+        Envoy::start_binary(&paths::envoy_bin(), bootstrap_yaml, admin_port)
+    }
+
+    /// Like [`Envoy::start`] with the Envoy binary `envoy_bin` (e.g. a version other than the default).
+    pub fn start_binary(envoy_bin: &Path, bootstrap_yaml: &str, admin_port: u16) -> Envoy {
+        let envoy = Envoy::spawn_binary(envoy_bin, bootstrap_yaml, admin_port);
         let live = wait_until(Duration::from_secs(30), || {
             envoy
                 .admin("/ready")
@@ -32,11 +37,15 @@ impl Envoy {
 
     /// Starts Envoy without waiting (for tests that expect it to fail or to become ready later).
     pub fn spawn(bootstrap_yaml: &str, admin_port: u16) -> Envoy {
+        Envoy::spawn_binary(&paths::envoy_bin(), bootstrap_yaml, admin_port)
+    }
+
+    fn spawn_binary(envoy_bin: &Path, bootstrap_yaml: &str, admin_port: u16) -> Envoy {
         let dir = paths::scratch_dir("envoy");
         let bootstrap_path = dir.join("bootstrap.yaml");
         std::fs::write(&bootstrap_path, bootstrap_yaml)
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", bootstrap_path.display()));
-        let mut command = Command::new(paths::envoy_bin());
+        let mut command = Command::new(envoy_bin);
         command
             .arg("-c")
             .arg(&bootstrap_path)

@@ -92,9 +92,9 @@ layered_runtime:
   layers:
     - name: envoy-affinity
       static_layer:
-        # Ring hash rebuild coalescing (default on from Envoy 1.38) can leave a ring stale after a
-        # membership change (envoyproxy/envoy#45212, #45055); Istio turns it off too. Versions
-        # without the flag ignore it.
+        # Ring hash rebuild coalescing (on by default in Envoy 1.38.0, opt-in from 1.38.1) leaves a
+        # ring stale after a health-check bounce on 1.38.x-1.39.x when on (envoyproxy/envoy#45055,
+        # #45212; docs/agent.md); Istio turns it off too. Versions without the flag ignore it.
         envoy.reloadable_features.coalesce_lb_rebuilds_on_batch_update: false
     - name: admin
       admin_layer: {{}}

@@ -16,5 +16,6 @@ mod features;
 mod nack;
 mod reload;
 mod restart;
+mod ring_rebuild;
 mod sotw;
 mod tls;
