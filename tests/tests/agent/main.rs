@@ -16,6 +16,5 @@ mod features;
 mod nack;
 mod reload;
 mod restart;
-mod ring_rebuild;
 mod sotw;
 mod tls;
