@@ -251,6 +251,7 @@ fn edit_to_ack_scenario(delta: bool) {
         );
         took.push(written.elapsed());
     }
+    println!("file written -> ACKed, per edit: {took:?}");
     assert!(
         took.iter().all(|t| *t < LIMIT),
         "file written -> ACKed: {took:?} (limit {LIMIT:?})"
