@@ -11,7 +11,8 @@
 //!    types; records the agent's RSS while serving them;
 //! 3. `--edits` times: changes one endpoint's port in the file (written to a temporary file and
 //!    renamed) and waits until every stream has received AND ACKed a new EDS version. Times:
-//!    file written → every stream ACKed (includes the agent's 1 s file poll), file written →
+//!    file written → every stream ACKed (the agent learns of the change by a file
+//!    notification, or by its 1 s poll where notifications are unavailable), file written →
 //!    first stream received it, and first received → every stream ACKed. Bytes: what each stream
 //!    received for the change (gRPC messages: protobuf plus the 5-byte gRPC prefix; HTTP/2
 //!    framing excluded).

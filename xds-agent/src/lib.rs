@@ -8,7 +8,7 @@
 //! the admin HTTP server). `reload` watches the configuration; [`cli`] is the command line.
 //!
 //! The layers above are public for other front ends and tools; the process plumbing
-//! (`server`, `state`, `reload`, `health`, `metrics`, `nodes`, `bootstrap`, `bootstrap_tls`) is private to the crate, reached
+//! (`server`, `state`, `reload`, `file_events`, `health`, `metrics`, `nodes`, `bootstrap`, `bootstrap_tls`) is private to the crate, reached
 //! through [`cli`].
 #![forbid(unsafe_code)]
 
@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 mod digest;
 pub mod documents;
+mod file_events;
 mod health;
 pub mod istio;
 pub mod kubernetes;

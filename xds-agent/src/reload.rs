@@ -1,5 +1,6 @@
-//! Hot reload: poll the configuration path once a second, and when its content hash changes,
-//! validate and publish the new snapshot atomically. An invalid change is logged and counted;
+//! Hot reload: when a file notification ([`crate::file_events`]) or, as the fallback, the
+//! once-a-second poll finds that the configuration path's content hash changed, validate and
+//! publish the new snapshot atomically. An invalid change is logged and counted;
 //! the last good snapshot keeps serving. With a Kubernetes source, every new cluster view is
 //! composed with the files the same way ([`crate::kubernetes::compose`]); nothing is published
 //! before the first complete view. The agent's own health checks ([`crate::health`]) follow
@@ -12,13 +13,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::{self, Source, content_hash, load_sources, read_sources};
+use crate::file_events::FileEvents;
 use crate::health::{self, Probers};
 use crate::kubernetes::{self, ClusterStatus, ClusterView};
 use crate::model::AgentConfig;
 use crate::state::{AgentState, publish};
 use crate::translate::TranslateOptions;
 
-/// How often the configuration is checked.
+/// How often the configuration is checked without a file notification.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The Kubernetes source's views and status.
@@ -34,6 +36,18 @@ pub async fn watch_config(
     path: PathBuf,
     state: Arc<AgentState>,
     options: TranslateOptions,
+    cluster: Option<ClusterInput>,
+    shutdown: watch::Receiver<bool>,
+) {
+    watch_config_polling(POLL_INTERVAL, path, state, options, cluster, shutdown).await;
+}
+
+/// [`watch_config`] with the fallback poll every `poll_interval`.
+async fn watch_config_polling(
+    poll_interval: Duration,
+    path: PathBuf,
+    state: Arc<AgentState>,
+    options: TranslateOptions,
     mut cluster: Option<ClusterInput>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -43,6 +57,7 @@ pub async fn watch_config(
     let mut started_with = None;
     let mut probers = Probers::new(state.health.clone());
     let mut health_changes = state.health.subscribe();
+    let file_events = FileEvents::watch(&path);
     // Compose once even when nothing changed, to start the probers (right away the first time).
     let mut probers_started = false;
     let mut immediately = true;
@@ -51,7 +66,8 @@ pub async fn watch_config(
             (false, false)
         } else {
             tokio::select! {
-                () = tokio::time::sleep(POLL_INTERVAL) => (false, false),
+                () = tokio::time::sleep(poll_interval) => (false, false),
+                () = file_events.changed() => (false, false),
                 changed = views_changed(cluster.as_mut()) => (changed, false),
                 _ = health_changes.changed() => (false, true),
                 _ = shutdown.changed() => return,
@@ -232,24 +248,64 @@ mod tests {
         false
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn applies_valid_changes_and_keeps_the_last_good_snapshot_on_invalid_ones() {
-        let dir = std::env::temp_dir().join(format!("xds-agent-reload-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("config.yaml");
-        std::fs::write(&file, VALID).unwrap();
-        let options = TranslateOptions {
+    struct Running {
+        state: Arc<AgentState>,
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn options() -> TranslateOptions {
+        TranslateOptions {
             agent_admin_address: "127.0.0.1:19000".parse().unwrap(),
-        };
-        let state = AgentState::new(publish(&load(&file).unwrap(), &options).unwrap());
+        }
+    }
+
+    /// The watch on `path` (a file or a directory), polling every `poll_interval`.
+    async fn start(path: &std::path::Path, poll_interval: Duration) -> Running {
+        let state = AgentState::new(publish(&load(path).unwrap(), &options()).unwrap());
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(watch_config(
-            file.clone(),
+        let task = tokio::spawn(watch_config_polling(
+            poll_interval,
+            path.to_path_buf(),
             state.clone(),
-            options,
+            options(),
             None,
             stopped,
         ));
+        // Let the task set its notifications up before the test writes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Running { state, stop, task }
+    }
+
+    impl Running {
+        async fn stop(self) {
+            self.stop.send(true).unwrap();
+            self.task.await.unwrap();
+        }
+
+        /// How long until the served version differs from `version` (`None`: not in 5 s).
+        async fn time_to_change_from(&self, version: &str) -> Option<Duration> {
+            let started = std::time::Instant::now();
+            wait_for(|| self.state.current().snapshot.version != version)
+                .await
+                .then(|| started.elapsed())
+        }
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("xds-agent-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn applies_valid_changes_and_keeps_the_last_good_snapshot_on_invalid_ones() {
+        let dir = temp_dir("reload");
+        let file = dir.join("config.yaml");
+        std::fs::write(&file, VALID).unwrap();
+        let running = start(&file, POLL_INTERVAL).await;
+        let state = running.state.clone();
         let initial = state.current().snapshot.version.clone();
 
         std::fs::write(&file, VALID.replace("service: web", "service: nosuch")).unwrap();
@@ -270,8 +326,70 @@ mod tests {
         );
         assert_eq!(state.metrics.reload_failures(), 1);
 
-        stop.send(true).unwrap();
-        task.await.unwrap();
+        running.stop().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// With the poll an hour away, only a file notification can apply these changes.
+    const NO_POLL: Duration = Duration::from_secs(3600);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_replaced_by_rename_applies_at_once_without_the_poll() {
+        let dir = temp_dir("notify-file");
+        let file = dir.join("config.yaml");
+        std::fs::write(&file, VALID).unwrap();
+        let running = start(&file, NO_POLL).await;
+        for address in ["10.0.0.2", "10.0.0.3", "10.0.0.4"] {
+            let version = running.state.current().snapshot.version.clone();
+            // What editors do: write a temporary file beside it, rename it over the original.
+            let temporary = dir.join(".config.yaml.tmp");
+            std::fs::write(&temporary, VALID.replace("10.0.0.1", address)).unwrap();
+            std::fs::rename(&temporary, &file).unwrap();
+            let took = running.time_to_change_from(&version).await;
+            assert!(
+                took.is_some_and(|t| t < Duration::from_millis(500)),
+                "change to {address}: {took:?}"
+            );
+        }
+        // An unrelated file beside it changes nothing and is not a reload.
+        let version = running.state.current().snapshot.version.clone();
+        std::fs::write(dir.join("other.yaml"), "not: [valid").unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(running.state.current().snapshot.version, version);
+        assert_eq!(running.state.metrics.reload_failures(), 0);
+        running.stop().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_configmap_symlink_swap_in_a_watched_directory_applies_at_once() {
+        // A ConfigMap volume: config.yaml -> ..data/config.yaml, ..data -> ..<timestamp>/; an
+        // update writes a new timestamped directory and renames a new ..data link over the old.
+        let dir = temp_dir("notify-configmap");
+        let publish_version = |n: u32, address: &str| {
+            let version = dir.join(format!("..v{n}"));
+            std::fs::create_dir(&version).unwrap();
+            std::fs::write(
+                version.join("config.yaml"),
+                VALID.replace("10.0.0.1", address),
+            )
+            .unwrap();
+            let link = dir.join("..data_tmp");
+            std::os::unix::fs::symlink(format!("..v{n}"), &link).unwrap();
+            std::fs::rename(&link, dir.join("..data")).unwrap();
+        };
+        publish_version(1, "10.0.0.1");
+        std::os::unix::fs::symlink("..data/config.yaml", dir.join("config.yaml")).unwrap();
+        let running = start(&dir, NO_POLL).await;
+        let version = running.state.current().snapshot.version.clone();
+        publish_version(2, "10.0.0.9");
+        let took = running.time_to_change_from(&version).await;
+        assert!(
+            took.is_some_and(|t| t < Duration::from_millis(500)),
+            "{took:?}"
+        );
+        assert_eq!(running.state.metrics.reload_failures(), 0);
+        running.stop().await;
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,6 +19,8 @@ use serde_json::Value;
 
 /// The longest a cluster-only change may take to be active once the agent serves it.
 const APPLIED_WITHIN: Duration = Duration::from_secs(2);
+/// The steady load runs at least this long: 50 requests/s, 100 of them at the least.
+const MIN_LOAD: Duration = Duration::from_secs(3);
 /// How long a step waits before giving up (longer than Envoy's 15 s initial fetch timeout, so a
 /// run without the resend still measures how long the change waited).
 const STEP_LIMIT: Duration = Duration::from_secs(25);
@@ -276,6 +278,7 @@ fn each_cluster_setting_alone(delta: bool) {
         "Envoy's initial cluster: {initial:?}"
     );
 
+    let load_started = Instant::now();
     let load = SteadyLoad::start(
         LoadSpec {
             port: listen,
@@ -302,6 +305,9 @@ fn each_cluster_setting_alone(delta: bool) {
         measured.push(result);
         wait_all_acked(&agent, &node);
     }
+    // The changes themselves take well under 2 s (the agent learns of each edit from a file
+    // notification); the load runs at least that long so that it sends 100 requests.
+    std::thread::sleep(MIN_LOAD.saturating_sub(load_started.elapsed()));
     let report = load.stop();
     eprintln!(
         "{protocol}: {} requests during the changes, {} failed",

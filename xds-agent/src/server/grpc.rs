@@ -7,9 +7,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
-    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-};
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryService;
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
@@ -21,6 +19,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::ads::delta::DeltaStream;
 use crate::ads::sotw::SotwStream;
 use crate::ads::{Event, Machine};
+use crate::server::ads_routes::AdsRoutes;
 use crate::server::tls::{PeerIdentity, ReloadingServerConfig, accept};
 use crate::state::AgentState;
 
@@ -44,7 +43,7 @@ pub struct AdsService {
 /// identity, or refused before its first request.
 type Admission = Option<Result<PeerIdentity, Status>>;
 
-type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+pub(super) type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 impl AdsService {
     /// A service serving `state`'s snapshots until `shutdown` turns true; with
@@ -291,7 +290,7 @@ pub async fn serve(
         // so their streams end and /debug/nodes and xds_connected_nodes stay truthful.
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .add_service(AggregatedDiscoveryServiceServer::new(service));
+        .add_service(AdsRoutes::new(service));
     match tls {
         None => {
             router
