@@ -105,7 +105,7 @@ run: setup build
 test: setup build
 	cargo test --workspace --no-fail-fast
 
-# Bounded (< 10 minutes on 2 cores); sizes via BENCH_ENVOY_KEYS, BENCH_ROUNDS, BENCH_SECONDS.
+# Each part bounded (it stops by itself); sizes via BENCH_ENVOY_KEYS, BENCH_ROUNDS, BENCH_SECONDS, BENCH_FAILOVER_RUNS.
 bench: setup build
 	bench/run.sh
 
