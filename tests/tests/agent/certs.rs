@@ -53,6 +53,18 @@ impl Ca {
         }
     }
 
+    /// A valid certificate whose one DNS SAN (and file stem) is `name`.
+    pub fn issue_named(&self, dir: &Path, name: &str) -> Issued {
+        self.issue(
+            dir,
+            name,
+            &Leaf {
+                names: &[name],
+                ..Leaf::default()
+            },
+        )
+    }
+
     /// Issue `leaf` as `<dir>/<stem>.crt` and `<dir>/<stem>.key`.
     pub fn issue(&self, dir: &Path, stem: &str, leaf: &Leaf<'_>) -> Issued {
         let key = KeyPair::generate().expect("leaf key");

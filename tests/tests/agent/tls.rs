@@ -135,14 +135,7 @@ fn envoys_whose_certificate_names_their_node_get_everything_over_mtls_and_route(
     );
 
     // A DNS SAN equal to the node id.
-    let by_dns = ca.issue(
-        &dir,
-        "edge-1",
-        &Leaf {
-            names: &["edge-1"],
-            ..Leaf::default()
-        },
-    );
+    let by_dns = ca.issue_named(&dir, "edge-1");
     let envoy = envoy_over_tls(
         &agent,
         "edge-1",
@@ -210,14 +203,7 @@ fn envoys_without_a_valid_certificate_naming_their_node_are_refused_and_never_ge
         &tls.serve_args(),
     );
 
-    let from_other_ca = other_ca.issue(
-        &dir,
-        "intruder",
-        &Leaf {
-            names: &["intruder"],
-            ..Leaf::default()
-        },
-    );
+    let from_other_ca = other_ca.issue_named(&dir, "intruder");
     let expired = ca.issue(
         &dir,
         "stale",
@@ -227,14 +213,7 @@ fn envoys_without_a_valid_certificate_naming_their_node_are_refused_and_never_ge
             ..Leaf::default()
         },
     );
-    let someone_else = ca.issue(
-        &dir,
-        "someone-else",
-        &Leaf {
-            names: &["someone-else"],
-            ..Leaf::default()
-        },
-    );
+    let someone_else = ca.issue_named(&dir, "someone-else");
     let envoys = [
         (
             "no-cert",
@@ -362,14 +341,7 @@ fn rotating_the_certificates_keeps_streams_up_and_an_invalid_replacement_keeps_t
         &single_service_config(listen, &[&backend], "x-user-id"),
         &tls.serve_args(),
     );
-    let first_cert = old_ca.issue(
-        &dir,
-        "edge-old",
-        &Leaf {
-            names: &["edge-old"],
-            ..Leaf::default()
-        },
-    );
+    let first_cert = old_ca.issue_named(&dir, "edge-old");
     let first = envoy_over_tls(
         &agent,
         "edge-old",
@@ -382,14 +354,7 @@ fn rotating_the_certificates_keeps_streams_up_and_an_invalid_replacement_keeps_t
     assert_eq!(stat(&first, "cluster.xds-agent.upstream_cx_total"), 1);
 
     // An Envoy that trusts only the new CA is refused while the agent has the old certificate.
-    let second_cert = new_ca.issue(
-        &dir,
-        "edge-new",
-        &Leaf {
-            names: &["edge-new"],
-            ..Leaf::default()
-        },
-    );
+    let second_cert = new_ca.issue_named(&dir, "edge-new");
     let second = envoy_over_tls(
         &agent,
         "edge-new",
@@ -486,14 +451,7 @@ fn rotating_the_certificates_keeps_streams_up_and_an_invalid_replacement_keeps_t
         line.contains("--tls-key") && line.contains("does not fit"),
         "{line}"
     );
-    let third_cert = new_ca.issue(
-        &dir,
-        "edge-third",
-        &Leaf {
-            names: &["edge-third"],
-            ..Leaf::default()
-        },
-    );
+    let third_cert = new_ca.issue_named(&dir, "edge-third");
     let _third = envoy_over_tls(
         &agent,
         "edge-third",
