@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from balance_envoy import Processes, free_port  # noqa: E402
 
 USERS = 200
 RATE = 100
@@ -46,19 +48,6 @@ DETECTIONS = [
     ("none (retries only)", ""),
 ]
 RETRIES = "    retries: {attempts: 3, on: [connect-failure, reset, 503]}\n"
-_HANDED_OUT = set()
-
-
-def free_port():
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
-
-
 def wait(predicate, timeout, what):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -74,27 +63,6 @@ def wait(predicate, timeout, what):
 def get(url, timeout=1.0):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
-
-
-class Processes:
-    def __init__(self):
-        self.procs = []
-
-    def start(self, args, log):
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self):
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        self.procs = []
 
 
 def static_listener(port, route_name):
