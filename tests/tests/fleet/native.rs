@@ -7,8 +7,8 @@
 //! the filter the header it writes).
 
 use crate::support::{
-    Service, cluster_hosts, config_yaml, received_keys, start_backends, wait_healthy_hosts,
-    wait_routable,
+    Service, accepted_connections, cluster_hosts, config_yaml, received_keys, start_backends,
+    wait_healthy_hosts, wait_routable,
 };
 use e2e::{Agent, Backend, Envoy, free_port, http};
 use std::collections::{BTreeMap, BTreeSet};
@@ -154,19 +154,6 @@ fn assert_sticky_everywhere(
         );
     }
     placement
-}
-
-/// Connections `envoy`'s listeners accepted so far (both replicas bind the agent's listener address with
-/// `SO_REUSEPORT`, so the kernel spreads connections over them like an L4 balancer in front of a fleet).
-fn accepted_connections(envoy: &Envoy) -> u64 {
-    envoy
-        .stats()
-        .lines()
-        .filter(|line| line.starts_with("listener.") && !line.starts_with("listener.admin."))
-        .filter(|line| !line.contains(".worker_"))
-        .filter_map(|line| line.split_once(".downstream_cx_total: "))
-        .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
-        .sum()
 }
 
 /// The first present source decides, in order: a request carrying several sources lands where its first one

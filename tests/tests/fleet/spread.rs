@@ -4,8 +4,8 @@
 //! state-of-the-world xDS and one delta xDS, and all three ACK the same versions.
 
 use crate::support::{
-    HEADER_ONLY, MAGLEV, RING_HASH, acked_versions, counts, key_map, keys, single_service_fleet,
-    start_backends, user, wait_healthy_hosts,
+    HEADER_ONLY, MAGLEV, RING_HASH, accepted_connections, acked_versions, counts, key_map, keys,
+    single_service_fleet, start_backends, user, wait_healthy_hosts,
 };
 use e2e::{Backend, Envoy};
 
@@ -54,18 +54,6 @@ fn a_thousand_keys_spread_over_five_backends_under_ring_hash() {
 #[test]
 fn a_thousand_keys_spread_over_five_backends_under_maglev() {
     assert_spread("maglev", MAGLEV, 65537.0 / BACKENDS as f64);
-}
-
-/// Connections Envoy's listeners accepted (admin listener excluded).
-fn accepted_connections(envoy: &Envoy) -> u64 {
-    envoy
-        .stats()
-        .lines()
-        .filter(|line| line.starts_with("listener.") && !line.starts_with("listener.admin."))
-        .filter(|line| !line.contains(".worker_"))
-        .filter_map(|line| line.split_once(".downstream_cx_total: "))
-        .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
-        .sum()
 }
 
 #[test]

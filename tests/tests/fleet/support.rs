@@ -332,3 +332,17 @@ pub fn acked_versions(agent: &Agent, node: &str) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// Connections `envoy`'s listeners accepted so far (admin listener excluded). Replicas that bind one
+/// listener address with `SO_REUSEPORT` get connections spread over them by the kernel, like an L4
+/// balancer in front of a fleet.
+pub fn accepted_connections(envoy: &Envoy) -> u64 {
+    envoy
+        .stats()
+        .lines()
+        .filter(|line| line.starts_with("listener.") && !line.starts_with("listener.admin."))
+        .filter(|line| !line.contains(".worker_"))
+        .filter_map(|line| line.split_once(".downstream_cx_total: "))
+        .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
+        .sum()
+}
