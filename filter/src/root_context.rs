@@ -53,10 +53,12 @@ impl AffinityRoot {
 /// reads bodies up to 262144 bytes`. (Not the canonical JSON: serializing it would pull serde_json's
 /// writer into the `.wasm`.)
 fn summary(config: &FilterConfig) -> String {
-    let kinds: Vec<&str> = config
+    // Owned names: `join` over `[String]` is already in the module (for the errors), over `[&str]` it would be
+    // another copy of it.
+    let kinds: Vec<String> = config
         .keys
         .iter()
-        .map(|source| SourceKind::of(source).as_str())
+        .map(|source| SourceKind::of(source).as_str().to_owned())
         .collect();
     let mut summary = format!("keys {}", kinds.join(", "));
     if config.reads_body() {
