@@ -59,15 +59,31 @@ fn key(kind: SourceKind, value: &str) -> Option<DerivedKey> {
     })
 }
 
-/// Counts `source_address` calls, to check the host is asked only when needed.
+/// Counts `source_address` and every-copy `header_values` calls (on the host, the whole header map
+/// copied into the VM), to check the host is asked only when needed.
 struct CountingRequest {
     inner: OwnedRequest,
     address_calls: Cell<u32>,
+    every_copy_calls: Cell<u32>,
+}
+
+impl CountingRequest {
+    fn new(inner: OwnedRequest) -> CountingRequest {
+        CountingRequest {
+            inner,
+            address_calls: Cell::new(0),
+            every_copy_calls: Cell::new(0),
+        }
+    }
 }
 
 impl RequestView for CountingRequest {
     fn header_values(&self, name: &str) -> Vec<&[u8]> {
+        self.every_copy_calls.set(self.every_copy_calls.get() + 1);
         self.inner.header_values(name)
+    }
+    fn first_header_value(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.inner.first_header_value(name)
     }
     fn source_address(&self) -> Option<Vec<u8>> {
         self.address_calls.set(self.address_calls.get() + 1);
@@ -273,23 +289,51 @@ fn source_ip_falls_back_to_the_connection_when_xff_is_short_or_bad() {
 }
 
 #[test]
+fn every_cookie_header_is_fetched_only_when_the_first_lacks_the_cookie() {
+    let cases = [
+        (vec!["a=1; session=one"], Some("one"), 0),
+        (vec![], None, 0),
+        (vec!["session=first", "session=second"], Some("first"), 0),
+        (vec!["a=1", "b=2; session=second"], Some("second"), 1),
+        (vec!["a=1", "b=2"], None, 1),
+    ];
+    for (cookie_headers, expected, every_copy_calls) in cases {
+        let request = CountingRequest::new(
+            cookie_headers
+                .iter()
+                .fold(OwnedRequest::new(), |request, value| {
+                    request.header("cookie", value)
+                }),
+        );
+        assert_eq!(
+            derive_key(&[cookie("session")], &request, false),
+            expected.and_then(|value| key(SourceKind::Cookie, value)),
+            "{cookie_headers:?}"
+        );
+        assert_eq!(
+            request.every_copy_calls.get(),
+            every_copy_calls,
+            "{cookie_headers:?}"
+        );
+    }
+}
+
+#[test]
 fn source_address_is_read_only_when_a_source_ip_source_is_reached() {
-    let request = CountingRequest {
-        inner: OwnedRequest::new()
+    let request = CountingRequest::new(
+        OwnedRequest::new()
             .header("x-user-id", "alice")
             .with_source_address("10.0.0.1:1"),
-        address_calls: Cell::new(0),
-    };
+    );
     derive_key(&[header("x-user-id"), source_ip(0)], &request, false);
     assert_eq!(request.address_calls.get(), 0);
     derive_key(&[header("x-other"), source_ip(0)], &request, false);
     assert_eq!(request.address_calls.get(), 1);
-    let forwarded = CountingRequest {
-        inner: OwnedRequest::new()
+    let forwarded = CountingRequest::new(
+        OwnedRequest::new()
             .header("x-forwarded-for", "1.2.3.4, 10.0.0.1")
             .with_source_address("10.0.0.1:1"),
-        address_calls: Cell::new(0),
-    };
+    );
     assert_eq!(
         derive_key(&[source_ip(1)], &forwarded, false),
         key(SourceKind::SourceIp, "1.2.3.4")

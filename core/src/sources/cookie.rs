@@ -18,9 +18,22 @@ pub(crate) fn validate(name: &str, path: &str, errors: &mut Errors) {
     }
 }
 
+/// Searches the first `Cookie` header (one single-header lookup on the host) and fetches every copy
+/// only when the cookie is not in it: most requests carry one `Cookie` header, and the answer is the
+/// same as searching every copy in order.
 pub(crate) fn value<R: RequestView>(name: &str, extraction: &Extraction<'_, R>) -> Lookup {
-    let headers = extraction.request.header_values("cookie");
-    found(find_cookie(&headers, name), extraction.lowercase)
+    let request = extraction.request;
+    let Some(first) = request.first_header_value("cookie") else {
+        return Lookup::Missing;
+    };
+    if let Some(value) = find_cookie(&[&first], name) {
+        return found(Some(value), extraction.lowercase);
+    }
+    let every_copy = request.header_values("cookie");
+    found(
+        find_cookie(every_copy.get(1..).unwrap_or_default(), name),
+        extraction.lowercase,
+    )
 }
 
 /// The value of the first cookie called `name` in the `Cookie` header values (searched in order),
