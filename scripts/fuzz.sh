@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make fuzz`: runs each cargo-fuzz target for FUZZ_SECONDS (default 30) and prints executions and
+# `make fuzz`: runs each cargo-fuzz target for FUZZ_SECONDS (default 30) and prints executions, CPU seconds and
 # findings per target. Working corpora live in target/fuzz-corpus/<target> (seeded from fuzz/seeds/
 # and, for the agent, the repository's example configs); crashes land in fuzz/artifacts/<target>/.
 # Every crash found must become a regression test in the ordinary suite.
@@ -19,14 +19,17 @@ for target in "${targets[@]}"; do
   log="target/fuzz-corpus/$target.log"
   echo "== fuzz $target for ${seconds}s" >&2
   before=$({ find "fuzz/artifacts/$target" -type f 2>/dev/null || true; } | wc -l)
-  if ! cargo +nightly fuzz run --fuzz-dir fuzz "$target" "$corpus" "${seeds[@]}" -- \
+  # Build first, so the CPU time measured below is the fuzzer's alone.
+  cargo +nightly fuzz build --fuzz-dir fuzz "$target" >>"$log.build" 2>&1 || { tail -20 "$log.build" >&2; exit 1; }
+  if ! /usr/bin/time -f '%U %S' -o "$log.cpu" cargo +nightly fuzz run --fuzz-dir fuzz "$target" "$corpus" "${seeds[@]}" -- \
       -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=4096 >"$log" 2>&1; then
     status=1
   fi
+  cpu=$(awk 'END { printf "%.0f", $1 + $2 }' "$log.cpu")
   after=$({ find "fuzz/artifacts/$target" -type f 2>/dev/null || true; } | wc -l)
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   corpus_size=$(ls "$corpus" | wc -l)
-  results+=("$(printf '%-16s %12s runs  %6s corpus  %3s findings' "$target" "$runs" "$corpus_size" "$((after - before))")")
+  results+=("$(printf '%-16s %12s runs  %6s CPU-s  %6s corpus  %3s findings' "$target" "$runs" "$cpu" "$corpus_size" "$((after - before))")")
   if [[ $((after - before)) -gt 0 ]]; then
     grep -m5 -E 'panicked|ERROR|SUMMARY' "$log" >&2 || true
   fi
