@@ -127,7 +127,7 @@ bench-llm: setup wasm
 lint: .tools/.rust-wasm-target
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p affinity-filter --target $(WASM_TARGET) -- -D warnings
+	cargo clippy -p affinity-filter -p probe-filter --target $(WASM_TARGET) -- -D warnings
 
 .tools/.rust-musl-target:
 	@mkdir -p .tools

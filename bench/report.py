@@ -63,8 +63,16 @@ def main():
           + " / ".join(f"{r['churn']['moved']:.2%} (necessary {r['churn']['necessary']:.2%})"
                        for r in (istio, auto, maglev))
           + " of the keys.")
-    p(f"- Filter vs native `hash_policy`: {flt['filter_over_native']:.3f} of native throughput "
-      f"(goal ≥ 0.95: {'met' if flt['filter_over_native'] >= 0.95 else '**not met**'}), "
+    ours = ("filter-header", "filter-cookie", "filter-fallback")
+    if "instructions_noop_over" in flt:
+        ratios = ", ".join(f"{name.split('-')[1]} {flt['instructions_noop_over'][name]:.3f}" for name in ours)
+        p(f"- Our filter vs a do-nothing proxy-wasm SDK filter, by instructions per request of the front Envoy "
+          f"(callgrind; noop ÷ ours, throughput-equivalent): {ratios} (goal ≥ 0.95: "
+          f"{'met' if min(flt['instructions_noop_over'][n] for n in ours) >= 0.95 else '**not met**'}); "
+          f"by throughput in the same run: " + ", ".join(f"{n.split('-')[1]} {flt['over_noop'][n]:.3f}" for n in ours)
+          + ".")
+    p(f"- Filter vs native `hash_policy`: {flt['over_native']['filter-header']:.3f} of native throughput "
+      f"(goal ≥ 0.95: {'met' if flt['over_native']['filter-header'] >= 0.95 else '**not met**'}), "
       f"{flt['p99_added_us_filter_vs_native']:,} µs added p99 at a fixed rate "
       f"(goal ≤ 50 µs: {p99_verdict(flt)}).")
     p(f"- Agent, one endpoint changed among {agent['services']:,} services × {agent['endpoints']}: delta ADS sends "
@@ -104,25 +112,47 @@ def main():
       "(±3σ ≈ ±13%); the *exact* column above is the property of the ring itself.\n")
 
     p("## 2. Filter overhead through one real Envoy (`--concurrency 1`)\n")
-    p(f"Command: `python3 bench/filter_overhead.py --rounds {flt['rounds']} --seconds {flt['seconds_per_run']}`. "
-      "Three listeners of one Envoy in front of the same 3 backends: **filter** (our wasm filter derives "
-      "the key from `x-user-id`, the route hashes `x-affinity-key`), **native** (the route's `hash_policy` "
-      "hashes `x-user-id` itself), **none** (no hashing). Rounds alternate the three; each request carries "
-      "another user (`bench/users.lua`). Medians of the rounds.\n")
-    t, p50, p99 = flt["throughput_rps_median"], flt["p50_us_median"], flt["p99_us_median"]
-    ratio = {"filter": flt["filter_over_native"], "native": 1.0, "none": flt["none_over_native"]}
-    p("| variant | saturating throughput, median (req/s, `wrk -t1 -c16`) | runs | ratio to native (median of per-round ratios) | p50 at fixed rate (µs) | p99 at fixed rate (µs) |")
-    p("|---|---:|---|---:|---:|---:|")
-    for name in ("filter", "native", "none"):
+    p(f"Command: `python3 bench/filter_overhead.py --rounds {flt['rounds']} --seconds {flt['seconds_per_run']}` "
+      "(module docstring). One listener per variant, all in front of the same 3 backends; every request carries "
+      "another user in `x-user-id` and in a `session` cookie (`bench/users.lua`). **native**: the route's "
+      "`hash_policy` hashes `x-user-id`; **none**: no hashing; **noop**: a proxy-wasm Rust SDK filter that does "
+      "nothing (`bench/probe-filter`, empty configuration), route as native; **filter-header / -cookie / "
+      "-fallback**: our filter with keys `[header x-user-id]`, `[cookie session]`, `[header x-session (never sent), "
+      "cookie session]`, the route hashing `x-affinity-key`.\n")
+    p("### Throughput and CPU per request\n")
+    p("Rounds alternate the variants (order reversed every other round); medians of the rounds. CPU: the front "
+      "Envoy's utime + stime over the saturating run ÷ requests.\n")
+    t = flt["throughput_rps_median"]
+    p("| variant | saturating throughput, median (req/s, `wrk -t1 -c16`) | runs | ÷ native | ÷ noop | CPU µs / request | CPU µs added over noop |")
+    p("|---|---:|---|---:|---:|---:|---:|")
+    for name in flt["variants"]:
         p(f"| {name} | {t[name]:,} | {', '.join(f'{x:,}' for x in flt['throughput_runs'][name])} | "
-          f"{ratio[name]:.3f} | {p50[name]:,} | {p99[name]:,} |")
-    p(f"\nFixed rate: `wrk -t1 -c4` with a 5 ms pause per connection between requests (below saturation). "
-      f"Filter vs native: throughput ratio **{flt['filter_over_native']:.3f}** (goal ≥ 0.95); "
-      f"added p99 **{flt['p99_added_us_filter_vs_native']:,} µs** (median of per-round differences; goal ≤ 50 µs). "
-      "wrk reports latency in steps of 10 µs, and on this loaded machine the run-to-run spread of p99 "
-      f"is far larger than the goal (p99 runs, µs: filter {flt['p99_us_runs']['filter']}, native "
-      f"{flt['p99_us_runs']['native']}), so the added-p99 figure is only indicative here.\n")
-
+          f"{flt['over_native'][name]:.3f} | {flt['over_noop'][name]:.3f} | "
+          f"{flt['cpu_us_per_request_median'][name]} | {flt['cpu_us_added_over_noop'][name]} |")
+    p50, p99 = flt["p50_us_median"], flt["p99_us_median"]
+    p(f"\nFixed rate (`wrk -t1 -c4`, a 5 ms pause per connection between requests, below saturation): p50 / p99 "
+      f"native {p50['native']:,} / {p99['native']:,} µs, filter-header {p50['filter-header']:,} / "
+      f"{p99['filter-header']:,} µs; added p99 **{flt['p99_added_us_filter_vs_native']:,} µs** (median of per-round "
+      "differences; goal ≤ 50 µs). wrk reports latency in steps of 10 µs, and on this loaded machine the "
+      f"run-to-run spread of p99 is far larger than the goal (p99 runs, µs: filter {flt['p99_us_runs']['filter-header']}, "
+      f"native {flt['p99_us_runs']['native']}), so the added-p99 figure is only indicative here.\n")
+    if "instructions_per_request" in flt:
+        ins = flt["instructions_per_request"]
+        p("### Instructions per request (callgrind)\n")
+        p(f"A second front Envoy with the same listeners, plus probes, runs under `valgrind --tool=callgrind`; per "
+          f"variant and round: counters zeroed, `wrk -t1 -c1` for {flt['instructions_seconds']} s, counters dumped; "
+          "the whole Envoy process's instructions ÷ requests completed. Instruction counts do not depend on what "
+          "else the machine runs, so they resolve differences the throughput table above cannot. **noop-trimmed**: "
+          "the do-nothing module with only the exports our filter keeps (`filter/exports.json`). **probe-…**: "
+          "`bench/probe-filter` making only the named host calls on each request's headers — `get` reads "
+          "`x-user-id`, `absent` looks up a header the request lacks, `map` reads the whole header map, `set` "
+          "writes `x-affinity-key` (which also makes Envoy match the route again), `count` increments a counter.\n")
+        p("| variant | instructions / request (2 rounds) | added over noop | noop ÷ variant |")
+        p("|---|---|---:|---:|")
+        for name in ins:
+            p(f"| {name} | {', '.join(f'{x:,}' for x in ins[name])} | {flt['instructions_added_over_noop'][name]:+,} | "
+              f"{flt['instructions_noop_over'][name]:.3f} |")
+        p()
     p("## 3. Key derivation micro-benchmarks (criterion)\n")
     p("Command: `cargo bench -p affinity-core --bench key_derivation -- --warm-up-time 1 --measurement-time 3` "
       "(`core/benches/key_derivation.rs`): the whole per-request policy (derive, normalise, hash, decide) "
