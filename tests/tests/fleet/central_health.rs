@@ -4,7 +4,9 @@
 //! Each Envoy gets its own static listener whose routes come from the agent over RDS, so a request reaches the
 //! Envoy it is meant for (the agent's own listener is shared by the three with SO_REUSEPORT).
 
-use crate::support::{key_map, keys, moved, start_backends, user, wait_healthy_hosts};
+use crate::support::{
+    endpoint_lines, key_map, keys, moved, start_backends, user, wait_healthy_hosts,
+};
 use e2e::{Agent, Backend, Envoy, free_port, wait_until};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -37,16 +39,7 @@ fn envoy_with_own_listener(agent: &Agent, node: &str, port: u16) -> Envoy {
 }
 
 fn config(backends: &[Backend]) -> String {
-    let endpoints: String = backends
-        .iter()
-        .map(|b| {
-            format!(
-                "      - {{address: '{}', hashKey: {}}}\n",
-                b.address(),
-                b.name
-            )
-        })
-        .collect();
+    let endpoints = endpoint_lines(backends);
     format!(
         "listeners:\n  - name: ingress\n    address: 127.0.0.1:{}\n    routes: [{{prefix: /, service: web}}]\nservices:\n  - name: web\n    endpoints:\n{endpoints}    affinity: {{mode: native, keys: [{{header: x-user-id}}]}}\n    loadBalancer: {{ringHash: {{}}}}\n    healthCheck: {{by: agent, path: /healthz, interval: 1s, timeout: 500ms, unhealthyThreshold: 2, healthyThreshold: 1}}\n    retries: {{attempts: 3, on: [connect-failure, reset, 503]}}\n",
         free_port()

@@ -22,8 +22,8 @@
 //!   (a ring rebuilt over the same hosts is the same ring).
 
 use crate::support::{
-    USER_HEADER, cluster_hosts, counts, keys, moved, settled_key_map, user, wait_healthy_hosts,
-    wait_routable, wait_unhealthy_host,
+    USER_HEADER, cluster_hosts, counts, endpoint_lines, keys, moved, settled_key_map, user,
+    wait_healthy_hosts, wait_routable, wait_unhealthy_host,
 };
 use e2e::{Agent, Backend, Envoy, free_port, paths, wait_until};
 use std::collections::BTreeMap;
@@ -60,16 +60,7 @@ fn affected_envoy() -> PathBuf {
 /// Listener on `listen`, service `web` over `backends` (each named as its `hashKey`), native ring hash on the
 /// header, Envoy's own health checks; no retries or outlier detection, so a request is routed once, by the ring.
 fn config(listen: u16, backends: &[Backend]) -> String {
-    let endpoints: String = backends
-        .iter()
-        .map(|b| {
-            format!(
-                "      - {{address: '{}', hashKey: {}}}\n",
-                b.address(),
-                b.name
-            )
-        })
-        .collect();
+    let endpoints = endpoint_lines(backends);
     format!(
         "listeners:
   - name: ingress

@@ -117,6 +117,20 @@ pub fn config_yaml(listeners: &[(&str, u16, &str)], services: &[Service]) -> Str
     yaml
 }
 
+/// The agent YAML lines listing `backends` under a service's `endpoints:`, each named (`hashKey`) as the backend.
+pub fn endpoint_lines(backends: &[Backend]) -> String {
+    backends
+        .iter()
+        .map(|b| {
+            format!(
+                "      - {{address: '{}', hashKey: {}}}\n",
+                b.address(),
+                b.name
+            )
+        })
+        .collect()
+}
+
 /// `n` demo backends named `b0`, `b1`, ...
 pub fn start_backends(n: usize) -> Vec<Backend> {
     (0..n).map(|i| Backend::start(&format!("b{i}"))).collect()
