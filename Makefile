@@ -155,7 +155,7 @@ image: wasm .tools/.rust-musl-target .tools/.image-pkgs
 test-image: setup build image
 	cargo test -p e2e --test istio images:: -- --nocapture
 
-# Fuzzing (not part of `make test`): every cargo-fuzz target for FUZZ_SECONDS each; needs nightly.
+# Fuzzing (not part of `make test`): every cargo-fuzz target for FUZZ_SECONDS of CPU time each; needs nightly.
 FUZZ_SECONDS ?= 30
 fuzz: .tools/.cargo-fuzz
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_TARGETS)
