@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::serve_tls::TlsArgs;
 use crate::config;
 use crate::kubernetes::{self, ClusterStatus};
-use crate::model::KubernetesSource;
+use crate::model::{AgentConfig, KubernetesSource};
 use crate::reload::{ClusterInput, watch_config};
 use crate::server::tls::ReloadingServerConfig;
 use crate::server::{admin, grpc};
@@ -72,7 +72,7 @@ pub fn run(args: &Args) -> ExitCode {
     let start = match loaded.config.kubernetes.clone() {
         Some(source) => Start::Cluster(source),
         None => match publish(&loaded, &options) {
-            Ok(published) => Start::Files(published),
+            Ok(published) => Start::Files(published, Box::new(loaded.config)),
             Err(problems) => {
                 for problem in &problems {
                     tracing::error!("{problem}");
@@ -115,8 +115,8 @@ pub fn run(args: &Args) -> ExitCode {
 
 /// What the agent starts serving.
 enum Start {
-    /// The files' snapshot.
-    Files(Published),
+    /// The files' snapshot, and the configuration it was made from (the health checks start from it).
+    Files(Published, Box<AgentConfig>),
     /// Nothing until the cluster has been listed.
     Cluster(KubernetesSource),
 }
@@ -128,10 +128,10 @@ async fn serve(
     tls: Option<Arc<ReloadingServerConfig>>,
 ) -> Result<(), String> {
     let (stop, stopped) = watch::channel(false);
-    let (state, cluster, version) = match start {
-        Start::Files(published) => {
+    let (state, cluster, version, initial) = match start {
+        Start::Files(published, config) => {
             let version = published.snapshot.version.clone();
-            (AgentState::new(published), None, version)
+            (AgentState::new(published), None, version, Some(*config))
         }
         Start::Cluster(source) => {
             let client = kubernetes::client::connect(args.kubeconfig.as_deref()).await?;
@@ -153,6 +153,7 @@ async fn serve(
                 AgentState::waiting_for_cluster(status),
                 Some(input),
                 version,
+                None,
             )
         }
     };
@@ -198,6 +199,7 @@ async fn serve(
         args.config.clone(),
         state,
         options,
+        initial,
         cluster,
         stopped,
     ));
