@@ -8,6 +8,7 @@
 # BENCH_ADS_RUNS (3) runs of each. Writes agent_scale.env, translate.jsonl, ads_load.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/machine_env.sh
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 XDS_AGENT_BIN="${XDS_AGENT_BIN:-$TARGET_DIR/release/xds-agent}"
 RUNS="${BENCH_ADS_RUNS:-3}"
@@ -18,10 +19,7 @@ mkdir -p "$OUT"
 cargo build -q --release -p xds-agent --bin xds-agent --example translate_bench --example ads_load
 started=$(date +%s)
 {
-  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "nproc=$(nproc)"
-  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  machine_env
   echo "runs=$RUNS"
   echo "streams=$STREAMS"
 } > "$OUT/agent_scale.env"

@@ -11,6 +11,7 @@
 # Writes kube_scale.env and kube_load.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/machine_env.sh
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 XDS_AGENT_BIN="${XDS_AGENT_BIN:-$TARGET_DIR/release/xds-agent}"
 RUNS="${BENCH_ADS_RUNS:-3}"
@@ -24,10 +25,7 @@ cargo build -q --release -p xds-agent --bin xds-agent --example ads_load
 cargo build -q --release -p e2e --example kube_fake
 started=$(date +%s)
 {
-  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "nproc=$(nproc)"
-  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  machine_env
   echo "runs=$RUNS"
   echo "streams=$STREAMS"
 } > "$OUT/kube_scale.env"

@@ -8,14 +8,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report_agent_scale  # noqa: E402
 import report_kube_scale  # noqa: E402
+from report_format import jsonl, read_env  # noqa: E402
 
 LB_NAMES = {"ring:1024": "ring hash, 1024 (Istio default)", "ring:auto": "ring hash, agent auto size",
             "maglev:65537": "Maglev 65537"}
-
-
-def jsonl(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def p99_verdict(flt):
@@ -28,7 +24,7 @@ def p99_verdict(flt):
 
 def main():
     out, command, params = sys.argv[1], sys.argv[2], sys.argv[3]
-    machine = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(out, "machine.env")))
+    machine = read_env(os.path.join(out, "machine.env"))
     predictor = jsonl(os.path.join(out, "predictor.jsonl"))
     envoy = jsonl(os.path.join(out, "envoy.jsonl"))
     with open(os.path.join(out, "filter.json")) as f:

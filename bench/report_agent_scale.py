@@ -4,42 +4,23 @@
 Alone: `python3 bench/report_agent_scale.py RESULT_DIR` prints the section with its own machine
 line (for a run of bench/agent_scale.sh without the rest of `make bench`).
 """
-import json
 import os
-import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_format import jsonl, med, met, num, read_env  # noqa: E402
 
 ISTIOD_CLA_MS, ISTIOD_CLA_KB = 2.1, 129
 CLA_GOAL_MS, BYTES_GOAL_RATIO, RSS_GOAL_MIB = 1.0, 10, 64
 
 
 def load(out):
-    with open(os.path.join(out, "agent_scale.env")) as f:
-        machine = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
-    with open(os.path.join(out, "translate.jsonl")) as f:
-        translate = [json.loads(line) for line in f if line.strip()]
-    with open(os.path.join(out, "ads_load.jsonl")) as f:
-        ads = [json.loads(line) for line in f if line.strip()]
-    return machine, translate, ads
-
-
-def med(rows, key):
-    return statistics.median(r[key] for r in rows)
-
-
-def num(x):
-    """Integers with separators; times to 0.1 ms above 10 ms, else to the µs the programs print."""
-    if isinstance(x, float) and abs(x) >= 10:
-        return f"{x:,.1f}"
-    return f"{x:,}"
+    return (read_env(os.path.join(out, "agent_scale.env")), jsonl(os.path.join(out, "translate.jsonl")),
+            jsonl(os.path.join(out, "ads_load.jsonl")))
 
 
 def runs(rows, key, unit=""):
     return ", ".join(f"{num(r[key])}{unit}" for r in rows)
-
-
-def met(ok):
-    return "met" if ok else "**not met**"
 
 
 class Figures:

@@ -4,39 +4,21 @@
 Alone: `python3 bench/report_kube_scale.py RESULT_DIR [COMMAND]` prints the section with its own machine
 line (for a run of bench/kube_scale.sh without the rest of `make bench`).
 """
-import json
 import os
-import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_format import jsonl, med, met, num, read_env  # noqa: E402
 
 CHANGE_GOAL_MS, RSS_GOAL_MIB = 1000, 64
 
 
 def load(out):
-    with open(os.path.join(out, "kube_scale.env")) as f:
-        machine = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
-    with open(os.path.join(out, "kube_load.jsonl")) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return machine, rows
-
-
-def med(rows, key):
-    return statistics.median(r[key] for r in rows)
-
-
-def num(x):
-    """Integers with separators; times to 0.1 ms above 10 ms, else as the program printed them."""
-    if isinstance(x, float) and abs(x) >= 10:
-        return f"{x:,.1f}"
-    return f"{x:,}"
+    return read_env(os.path.join(out, "kube_scale.env")), jsonl(os.path.join(out, "kube_load.jsonl"))
 
 
 def ratio(a, b):
     return f"{a / b:,.2f}×" if b else "n/a"
-
-
-def met(ok):
-    return "met" if ok else "**not met**"
 
 
 class Figures:

@@ -9,6 +9,7 @@
 # written to bench/notes/failover.md; 0 skips it and leaves that file as it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/machine_env.sh
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 ENVOY_BIN="${ENVOY_BIN:-.tools/bin/envoy-$(cat .envoy-version)}"
 AFFINITY_WASM="${AFFINITY_WASM:-$TARGET_DIR/wasm32-wasip1/release/affinity_filter.wasm}"
@@ -22,10 +23,7 @@ OUT="$(mktemp -d "${TMPDIR:-/tmp}/bench-results-XXXXXX")"
 
 started=$(date +%s)
 {
-  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "nproc=$(nproc)"
-  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  machine_env
   echo "envoy=$("$ENVOY_BIN" --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*/[^/]*' | head -1)"
   echo "wrk=$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
   echo "rustc=$(rustc --version)"
