@@ -30,6 +30,8 @@ export ISTIO_MODELS_DIR := $(ISTIO_MODELS)/node_modules/@kubernetes-models/istio
 # Container images (make image): static musl binaries, tools from Debian; no container daemon.
 MUSL_TARGET   := x86_64-unknown-linux-musl
 IMAGE_PKGS    := skopeo umoci docker-registry musl-tools busybox-static
+# `make bench`: callgrind counts instructions; wat2wasm assembles bench/raw-filter.wat.
+BENCH_PKGS    := valgrind wabt
 
 .PHONY: help setup wasm build test lint run bench bench-llm fuzz clean image test-image
 
@@ -49,15 +51,21 @@ setup: $(ENVOY_BIN) .tools/.rust-wasm-target .tools/.debian-pkgs .tools/.istio-m
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@touch $@
 
-.tools/.debian-pkgs:
+# Installs whichever of the Debian packages $(1) are missing (apt-get; sudo when not root), then
+# touches the target, so the next run is a no-op.
+define install_debian_packages
 	@mkdir -p .tools
-	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@touch $@
+endef
+
+.tools/.debian-pkgs:
+	$(call install_debian_packages,$(DEBIAN_PKGS))
 
 .tools/.istio-models-$(ISTIO_MODELS_VERSION):
 	@mkdir -p $(ISTIO_MODELS)
@@ -119,7 +127,7 @@ test: setup build $(FLAG_ENVOY_BIN)
 	cargo test --workspace --no-fail-fast
 
 # Each part bounded (it stops by itself); sizes via BENCH_ENVOY_KEYS, BENCH_ROUNDS, BENCH_SECONDS, BENCH_FAILOVER_RUNS.
-bench: setup build
+bench: setup build .tools/.bench-pkgs
 	bench/run.sh
 
 # LLM affinity on a Mooncake-format trace (default ../shared/traces/mooncake-conversation.jsonl):
@@ -138,14 +146,10 @@ lint: .tools/.rust-wasm-target
 	@touch $@
 
 .tools/.image-pkgs:
-	@mkdir -p .tools
-	@missing=""; for p in $(IMAGE_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
-	@touch $@
+	$(call install_debian_packages,$(IMAGE_PKGS))
+
+.tools/.bench-pkgs:
+	$(call install_debian_packages,$(BENCH_PKGS))
 
 # OCI layouts + docker-archive / oci-archive tarballs in $(TARGET_DIR)/images/ (see manifests/README.md "Images").
 # Reproducible: the layers' timestamps are the commit time of HEAD (or SOURCE_DATE_EPOCH).

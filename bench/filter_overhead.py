@@ -23,7 +23,9 @@ resolves what throughput on a shared machine cannot. Per variant, twice: counter
 connection for a few seconds, counters dumped; instructions / requests completed. Besides the variants
 above it runs the probes (bench/probe-filter with host calls named in its configuration), which price
 each kind of host call, and noop-trimmed (the do-nothing module with only the exports our filter keeps,
-filter/exports.json).
+filter/exports.json) with trimmed-get-set (that module reading one header and writing one: the least an SDK
+filter doing our filter's header work can cost), and the floors of any proxy-wasm filter, without an SDK
+(bench/raw-filter.wat): raw-noop does nothing, raw-get-set reads one header and writes one.
 
 Prints one JSON object: medians, and per-round ratios' medians to native and to noop.
 """
@@ -97,11 +99,16 @@ def variants(wasm, probe_wasm):
     }
 
 
-def probes(probe_wasm, trimmed_probe_wasm):
-    """The extra variants of the instruction count: the do-nothing module trimmed, and host-call probes."""
+def probes(probe_wasm, trimmed_probe_wasm, raw_wasm):
+    """The extra variants of the instruction count: the do-nothing module trimmed, host-call probes, and the
+    SDK-less floors (raw-filter.wat decides per VM, so each of its uses has its own vm_id)."""
     probe = lambda calls, hashed: (hashed, (os.path.abspath(probe_wasm), "probe", calls))  # noqa: E731
+    trimmed = os.path.abspath(trimmed_probe_wasm)
     return {
-        "noop-trimmed": ("x-user-id", (os.path.abspath(trimmed_probe_wasm), "probe-trimmed", "")),
+        "noop-trimmed": ("x-user-id", (trimmed, "probe-trimmed", "")),
+        "trimmed-get-set": ("x-affinity-key", (trimmed, "probe-trimmed", "get set")),
+        "raw-noop": ("x-user-id", (os.path.abspath(raw_wasm), "raw-noop", "")),
+        "raw-get-set": ("x-affinity-key", (os.path.abspath(raw_wasm), "raw-get-set", "get set")),
         "probe-get": probe("get", "x-user-id"),
         "probe-absent": probe("absent", "x-user-id"),
         "probe-map": probe("map", "x-user-id"),
@@ -212,6 +219,7 @@ def main():
     parser.add_argument("--probe-wasm", required=True, help="bench/probe-filter's module")
     parser.add_argument("--trimmed-probe-wasm", required=True,
                         help="the same with only filter/exports.json's exports (wasm-metadce)")
+    parser.add_argument("--raw-wasm", required=True, help="bench/raw-filter.wat, assembled")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--instructions-seconds", type=int, default=4,
@@ -264,7 +272,7 @@ def main():
         }
         if args.instructions_seconds > 0:
             counted = instructions_per_request(procs, args.envoy, workdir, backend_ports,
-                                               {**setups, **probes(args.probe_wasm, args.trimmed_probe_wasm)},
+                                               {**setups, **probes(args.probe_wasm, args.trimmed_probe_wasm, args.raw_wasm)},
                                                args.instructions_seconds)
             median = {k: statistics.median(v) for k, v in counted.items()}
             result["instructions_seconds"] = args.instructions_seconds

@@ -66,7 +66,9 @@ def main():
           f"(callgrind; noop ÷ ours, throughput-equivalent): {ratios} (goal ≥ 0.95: "
           f"{'met' if min(flt['instructions_noop_over'][n] for n in ours) >= 0.95 else '**not met**'}); "
           f"by throughput in the same run: " + ", ".join(f"{n.split('-')[1]} {flt['over_noop'][n]:.3f}" for n in ours)
-          + ".")
+          + ". The floor for reading one header and writing one: "
+          f"{flt['instructions_noop_over']['trimmed-get-set']:.3f} with the SDK and our exports, "
+          f"{flt['instructions_noop_over']['raw-get-set']:.3f} without any SDK (`bench/raw-filter.wat`).")
     p(f"- Filter vs native `hash_policy`: {flt['over_native']['filter-header']:.3f} of native throughput "
       f"(goal ≥ 0.95: {'met' if flt['over_native']['filter-header'] >= 0.95 else '**not met**'}), "
       f"{flt['p99_added_us_filter_vs_native']:,} µs added p99 at a fixed rate "
@@ -142,7 +144,11 @@ def main():
           "the do-nothing module with only the exports our filter keeps (`filter/exports.json`). **probe-…**: "
           "`bench/probe-filter` making only the named host calls on each request's headers — `get` reads "
           "`x-user-id`, `absent` looks up a header the request lacks, `map` reads the whole header map, `set` "
-          "writes `x-affinity-key` (which also makes Envoy match the route again), `count` increments a counter.\n")
+          "writes `x-affinity-key` (which also makes Envoy match the route again), `count` increments a counter. "
+          "**trimmed-get-set**: noop-trimmed reading `x-user-id` and writing it to `x-affinity-key` — the least an "
+          "SDK filter doing our header work can cost. **raw-noop / raw-get-set**: the same without any SDK, a "
+          "module written against the proxy-wasm ABI by hand (`bench/raw-filter.wat`) — the least any proxy-wasm "
+          "filter costs, doing nothing / reading one header and writing one.\n")
         p("| variant | instructions / request (2 rounds) | added over noop | noop ÷ variant |")
         p("|---|---|---:|---:|")
         for name in ins:

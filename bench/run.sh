@@ -51,8 +51,9 @@ CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFI
 PROBE_WASM="$TARGET_DIR/wasm32-wasip1/release/probe_filter.wasm"
 wasm-metadce --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
   --graph-file filter/exports.json "$PROBE_WASM" -o "$OUT/probe_filter_trimmed.wasm" >/dev/null
+wat2wasm bench/raw-filter.wat -o "$OUT/raw_filter.wasm"
 python3 bench/filter_overhead.py --envoy "$ENVOY_BIN" --wasm "$AFFINITY_WASM" \
-  --probe-wasm "$PROBE_WASM" --trimmed-probe-wasm "$OUT/probe_filter_trimmed.wasm" \
+  --probe-wasm "$PROBE_WASM" --trimmed-probe-wasm "$OUT/probe_filter_trimmed.wasm" --raw-wasm "$OUT/raw_filter.wasm" \
   --rounds "$ROUNDS" --seconds "$SECONDS_PER_RUN" > "$OUT/filter.json"
 
 echo "== agent: 1000 services x 10 endpoints to $AGENT_ENVOYS SotW + $AGENT_ENVOYS delta Envoys" >&2
