@@ -1,5 +1,6 @@
 //! The agent's command line: `validate` reports every error with file:line:column and field
-//! path; `serve` exits 64 on an invalid config and stops cleanly on SIGTERM.
+//! path; `serve` exits 64 on an invalid config, stops cleanly on SIGTERM and limits glibc's
+//! malloc arenas.
 
 use std::process::Command;
 use std::time::Duration;
@@ -126,4 +127,56 @@ services: [{{name: s, endpoints: [{{address: \"{}\"}}]}}]
         agent.process.log()
     );
     assert!(agent.process.log().contains("shutting down"));
+}
+
+/// `serve` starts itself again, once and as the same process, with glibc's `MALLOC_ARENA_MAX=2`
+/// (about 12–18 MiB less with 100 ADS streams), and keeps an operator's own value.
+#[test]
+fn serve_runs_with_two_malloc_arenas_unless_the_environment_sets_a_number() {
+    const VARIABLE: &str = "MALLOC_ARENA_MAX";
+    for (operator_value, expected) in [(None, "2"), (Some("4"), "4")] {
+        let config = format!(
+            "listeners: [{{name: l, address: \"127.0.0.1:{}\", routes: [{{prefix: /, service: s}}]}}]
+services: [{{name: s, endpoints: [{{address: \"127.0.0.1:8081\"}}]}}]
+",
+            free_port()
+        );
+        let path = write_scratch(&format!("arenas-{expected}.yaml"), &config);
+        let admin = free_port();
+        let mut command = Command::new(paths::agent_bin());
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .args(["--grpc", &format!("127.0.0.1:{}", free_port())])
+            .args(["--admin", &format!("127.0.0.1:{admin}")])
+            .env_remove(VARIABLE);
+        if let Some(value) = operator_value {
+            command.env(VARIABLE, value);
+        }
+        let process = Process::spawn(
+            &format!("agent-arenas-{expected}"),
+            command,
+            &paths::scratch_dir("agent-cli"),
+        );
+        assert!(
+            e2e::wait_until(Duration::from_secs(30), || {
+                e2e::http::get("/readyz")
+                    .send(admin)
+                    .is_ok_and(|r| r.status == 200)
+            }),
+            "{}",
+            process.log()
+        );
+        let environ = std::fs::read(format!("/proc/{}/environ", process.pid())).unwrap();
+        let values: Vec<&[u8]> = environ
+            .split(|byte| *byte == 0)
+            .filter_map(|entry| entry.strip_prefix(format!("{VARIABLE}=").as_bytes()))
+            .collect();
+        assert_eq!(
+            values,
+            vec![expected.as_bytes()],
+            "the serving agent's environment"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod bootstrap_tls;
 pub mod explain;
+mod malloc_arenas;
 mod prediction;
 pub mod serve;
 pub mod serve_tls;
@@ -56,7 +57,15 @@ pub enum Command {
 /// Run the parsed command line.
 #[must_use]
 pub fn run(cli: Cli) -> ExitCode {
+    // Before anything runs: on success this process is replaced and nothing below happens twice.
+    let arenas = match cli.command {
+        Command::Serve(_) => malloc_arenas::limit(),
+        _ => Ok(()),
+    };
     init_tracing(cli.log_format);
+    if let Err(e) = arenas {
+        tracing::warn!(error = %e, "cannot restart with {}=2; glibc's default arenas hold more memory", malloc_arenas::VARIABLE);
+    }
     match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Validate(args) => validate::run(&args),
