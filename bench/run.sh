@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, each part bounded (it stops by itself), results in BENCHMARKS.md. Under 10 minutes on
 # 2 cores before the Kubernetes-scale and failover sections were added; the whole has not been timed since.
-# Needs the release builds of `make build` (Envoy from `make setup`, the filter's .wasm) and wrk.
+# Needs the release builds of `make build` (Envoy from `make setup`, the filter's .wasm), wrk, valgrind and wat2wasm
+# (`make bench` installs them).
 # Sizes can be raised: BENCH_ENVOY_KEYS (keys per run through Envoy), BENCH_ROUNDS, BENCH_SECONDS,
 # BENCH_AGENT_ENVOYS (Envoys per protocol connected to the agent), BENCH_ADS_RUNS (runs of each
 # bench/agent_scale.sh program and bench/kube_scale.sh protocol), BENCH_ADS_STREAMS (concurrent ADS

@@ -1,9 +1,23 @@
 //! `xds-agent`: consistent-hash xDS control plane for Envoy. See `xds-agent --help`.
 
+mod malloc_arenas;
+
 use std::process::ExitCode;
 
 use clap::Parser;
+use xds_agent::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    xds_agent::cli::run(xds_agent::cli::Cli::parse())
+    let cli = Cli::parse();
+    // Before anything runs: on success this process is replaced and nothing here happens twice.
+    let startup_warning = match cli.command {
+        Command::Serve(_) => malloc_arenas::limit().err().map(|e| {
+            format!(
+                "cannot restart with {}=2 ({e}); glibc's default arenas hold more memory",
+                malloc_arenas::VARIABLE
+            )
+        }),
+        _ => None,
+    };
+    xds_agent::cli::run(cli, startup_warning)
 }

@@ -4,7 +4,6 @@
 pub mod bootstrap;
 pub mod bootstrap_tls;
 pub mod explain;
-mod malloc_arenas;
 mod prediction;
 pub mod serve;
 pub mod serve_tls;
@@ -54,17 +53,12 @@ pub enum Command {
     Simulate(simulate::Args),
 }
 
-/// Run the parsed command line.
+/// Run the parsed command line; `startup_warning` (from before the logger existed) is logged first.
 #[must_use]
-pub fn run(cli: Cli) -> ExitCode {
-    // Before anything runs: on success this process is replaced and nothing below happens twice.
-    let arenas = match cli.command {
-        Command::Serve(_) => malloc_arenas::limit(),
-        _ => Ok(()),
-    };
+pub fn run(cli: Cli, startup_warning: Option<String>) -> ExitCode {
     init_tracing(cli.log_format);
-    if let Err(e) = arenas {
-        tracing::warn!(error = %e, "cannot restart with {}=2; glibc's default arenas hold more memory", malloc_arenas::VARIABLE);
+    if let Some(warning) = startup_warning {
+        tracing::warn!("{warning}");
     }
     match cli.command {
         Command::Serve(args) => serve::run(&args),
