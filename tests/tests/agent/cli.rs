@@ -27,6 +27,18 @@ filter:
   wasm: x.wasm
 ";
 
+/// `xds-agent serve` on `config`, ADS on a free port and the admin API on `admin_port`.
+fn serve_command(config: &std::path::Path, admin_port: u16) -> Command {
+    let mut command = Command::new(paths::agent_bin());
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .args(["--grpc", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{admin_port}")]);
+    command
+}
+
 fn write_scratch(name: &str, text: &str) -> std::path::PathBuf {
     let path = paths::scratch_dir("agent-cli").join(name);
     std::fs::write(&path, text).unwrap();
@@ -86,13 +98,7 @@ fn validate_lists_every_error_with_position_and_path() {
 #[test]
 fn serve_exits_64_on_invalid_config() {
     let path = write_scratch("serve-invalid.yaml", INVALID);
-    let mut command = Command::new(paths::agent_bin());
-    command
-        .arg("serve")
-        .arg("--config")
-        .arg(&path)
-        .args(["--grpc", &format!("127.0.0.1:{}", free_port())])
-        .args(["--admin", &format!("127.0.0.1:{}", free_port())]);
+    let command = serve_command(&path, free_port());
     let mut process = Process::spawn("agent-invalid", command, &paths::scratch_dir("agent-cli"));
     assert_eq!(
         process.wait_exit(Duration::from_secs(20)),
@@ -145,14 +151,8 @@ services: [{{name: s, endpoints: [{{address: \"127.0.0.1:8081\"}}]}}]
         );
         let path = write_scratch(&format!("arenas-{expected}.yaml"), &config);
         let admin = free_port();
-        let mut command = Command::new(paths::agent_bin());
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&path)
-            .args(["--grpc", &format!("127.0.0.1:{}", free_port())])
-            .args(["--admin", &format!("127.0.0.1:{admin}")])
-            .env_remove(VARIABLE);
+        let mut command = serve_command(&path, admin);
+        command.env_remove(VARIABLE);
         if let Some(value) = operator_value {
             command.env(VARIABLE, value);
         }
