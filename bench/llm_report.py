@@ -7,18 +7,16 @@ per backend and share of continuations moved (medians over rounds when repeated,
 min-max range of the hit rate), beside the simulator's figures for the same requests (same
 backends, replicas = Envoys).
 """
-import json
+import os
 import statistics
 import sys
 
-
-def load(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_format import jsonl  # noqa: E402
 
 
 def main():
-    replay, sim = load(sys.argv[1]), load(sys.argv[2])
+    replay, sim = jsonl(sys.argv[1]), jsonl(sys.argv[2])
     strategies, envoys = [], sorted({r["replicas"] for r in replay})
     for r in replay:
         if r["strategy"] not in strategies:

@@ -8,7 +8,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report_agent_scale  # noqa: E402
 import report_kube_scale  # noqa: E402
-from report_format import jsonl, read_env  # noqa: E402
+from report_format import jsonl, met, read_env  # noqa: E402
 
 LB_NAMES = {"ring:1024": "ring hash, 1024 (Istio default)", "ring:auto": "ring hash, agent auto size",
             "maglev:65537": "Maglev 65537"}
@@ -19,7 +19,7 @@ def p99_verdict(flt):
     added = flt["p99_added_us_filter_vs_native"]
     if added < 0:
         return "not shown: the filter measured faster than native, so noise exceeds the goal here"
-    return "met, noisy here" if added <= 50 else "**not met**"
+    return "met, noisy here" if added <= 50 else met(False)
 
 
 def main():
@@ -64,13 +64,13 @@ def main():
         ratios = ", ".join(f"{name.split('-')[1]} {flt['instructions_noop_over'][name]:.3f}" for name in ours)
         p(f"- Our filter vs a do-nothing proxy-wasm SDK filter, by instructions per request of the front Envoy "
           f"(callgrind; noop ÷ ours, throughput-equivalent): {ratios} (goal ≥ 0.95: "
-          f"{'met' if min(flt['instructions_noop_over'][n] for n in ours) >= 0.95 else '**not met**'}); "
+          f"{met(min(flt['instructions_noop_over'][n] for n in ours) >= 0.95)}); "
           f"by throughput in the same run: " + ", ".join(f"{n.split('-')[1]} {flt['over_noop'][n]:.3f}" for n in ours)
           + ". The floor for reading one header and writing one: "
           f"{flt['instructions_noop_over']['trimmed-get-set']:.3f} with the SDK and our exports, "
           f"{flt['instructions_noop_over']['raw-get-set']:.3f} without any SDK (`bench/raw-filter.wat`).")
     p(f"- Filter vs native `hash_policy`: {flt['over_native']['filter-header']:.3f} of native throughput "
-      f"(goal ≥ 0.95: {'met' if flt['over_native']['filter-header'] >= 0.95 else '**not met**'}), "
+      f"(goal ≥ 0.95: {met(flt['over_native']['filter-header'] >= 0.95)}), "
       f"{flt['p99_added_us_filter_vs_native']:,} µs added p99 at a fixed rate "
       f"(goal ≤ 50 µs: {p99_verdict(flt)}).")
     p(f"- Agent, one endpoint changed among {agent['services']:,} services × {agent['endpoints']}: delta ADS sends "

@@ -11,12 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before anything runs: on success this process is replaced and nothing here happens twice.
     let startup_warning = match cli.command {
-        Command::Serve(_) => malloc_arenas::limit().err().map(|e| {
-            format!(
-                "cannot restart with {}=2 ({e}); glibc's default arenas hold more memory",
-                malloc_arenas::VARIABLE
-            )
-        }),
+        Command::Serve(_) => malloc_arenas::limit().err(),
         _ => None,
     };
     xds_agent::cli::run(cli, startup_warning)

@@ -14,13 +14,23 @@
 //! arenas to limit.
 
 /// glibc's variable.
-pub const VARIABLE: &str = "MALLOC_ARENA_MAX";
+const VARIABLE: &str = "MALLOC_ARENA_MAX";
 const ARENAS: &str = "2";
 
 /// Replaces this process with itself under `MALLOC_ARENA_MAX=2` (glibc only); returns only when
-/// that is not needed (`Ok`) or not possible (the error: the agent goes on with glibc's default).
+/// that is not needed (`Ok`) or not possible (`Err`: the warning to log; the agent goes on with
+/// glibc's default).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn limit() -> std::io::Result<()> {
+pub fn limit() -> Result<(), String> {
+    restart().map_err(|e| {
+        format!(
+            "cannot restart with {VARIABLE}={ARENAS} ({e}); glibc's default arenas hold more memory"
+        )
+    })
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn restart() -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
     if std::env::var_os(VARIABLE).is_some() {
         return Ok(());
@@ -45,6 +55,6 @@ pub fn limit() -> std::io::Result<()> {
 
 /// Other C libraries have no per-thread arenas to limit.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn limit() -> std::io::Result<()> {
+pub fn limit() -> Result<(), String> {
     Ok(())
 }

@@ -39,6 +39,16 @@ fn serve_command(config: &std::path::Path, admin_port: u16) -> Command {
     command
 }
 
+/// A listener on a free port routing to one service with one endpoint.
+fn one_service_config(endpoint: &str) -> String {
+    format!(
+        "listeners: [{{name: l, address: \"127.0.0.1:{}\", routes: [{{prefix: /, service: s}}]}}]
+services: [{{name: s, endpoints: [{{address: \"{endpoint}\"}}]}}]
+",
+        free_port()
+    )
+}
+
 fn write_scratch(name: &str, text: &str) -> std::path::PathBuf {
     let path = paths::scratch_dir("agent-cli").join(name);
     std::fs::write(&path, text).unwrap();
@@ -116,14 +126,7 @@ fn serve_exits_64_on_invalid_config() {
 #[test]
 fn sigterm_stops_the_agent_gracefully_with_an_envoy_connected() {
     let backend = e2e::Backend::start("t1");
-    let listen = free_port();
-    let config = format!(
-        "listeners: [{{name: l, address: \"127.0.0.1:{listen}\", routes: [{{prefix: /, service: s}}]}}]
-services: [{{name: s, endpoints: [{{address: \"{}\"}}]}}]
-",
-        backend.address()
-    );
-    let mut agent = Agent::start(&config);
+    let mut agent = Agent::start(&one_service_config(&backend.address()));
     let _envoy = agent.start_envoy("term-node");
     agent.process.signal("TERM");
     assert_eq!(
@@ -143,13 +146,10 @@ services: [{{name: s, endpoints: [{{address: \"{}\"}}]}}]
 fn serve_runs_with_two_malloc_arenas_unless_the_environment_sets_them() {
     const VARIABLE: &str = "MALLOC_ARENA_MAX";
     for (operator_value, expected) in [(None, "2"), (Some("4"), "4")] {
-        let config = format!(
-            "listeners: [{{name: l, address: \"127.0.0.1:{}\", routes: [{{prefix: /, service: s}}]}}]
-services: [{{name: s, endpoints: [{{address: \"127.0.0.1:8081\"}}]}}]
-",
-            free_port()
+        let path = write_scratch(
+            &format!("arenas-{expected}.yaml"),
+            &one_service_config("127.0.0.1:8081"),
         );
-        let path = write_scratch(&format!("arenas-{expected}.yaml"), &config);
         let admin = free_port();
         let mut command = serve_command(&path, admin);
         command.env_remove(VARIABLE);
